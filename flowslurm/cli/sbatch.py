@@ -1,0 +1,154 @@
+"""sbatch: submit a batch script, as SLURM 22.05's sbatch does, to the flowslurm engine."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from flowslurm.cli.common import Env, main_wrapper
+from flowslurm.errors import SubmitError
+from flowslurm.slurm import directives, sbatch_spec
+from flowslurm.slurm.options import Option, parse_args, render_help, render_usage
+from flowslurm.slurm.opts_sbatch import SPEC
+
+VERSION = "slurm-wlm 22.05.8"
+WAIT_POLL_MAX_S = 0.2
+
+
+def _read_script(positionals: list[str], env: Env) -> tuple[str, str | None, list[str]]:
+    """(text, path as given or None for stdin, script arguments)."""
+    if positionals and positionals[0] not in ("-",):
+        path = positionals[0]
+        full = path if os.path.isabs(path) else os.path.join(env.cwd, path)
+        try:
+            with open(full, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            raise SubmitError(f"Unable to open file {path}") from None
+        return data.decode("utf-8", "surrogateescape"), (None if path == "/dev/stdin" else path), positionals[1:]
+    if env.stdin is None or env.stdin.closed:
+        return "", None, positionals[1:]
+    try:
+        text = env.stdin.buffer.read().decode("utf-8", "surrogateescape")  # type: ignore[attr-defined]
+    except AttributeError:
+        text = env.stdin.read()
+    return text, None, positionals[1:]
+
+
+def _warnings(report: list[tuple[str, Option, object, str]], backend: str) -> list[str]:
+    """One warning per option that means nothing on this backend; refusals are errors."""
+    lines, seen = [], set()
+    for _source, opt, _value, _where in report:
+        sup = opt.support.get(backend)
+        if sup is None or opt.dest in seen:
+            continue
+        seen.add(opt.dest)
+        if sup.level == "refused":
+            raise SubmitError(f"--{opt.long} is not supported on the {backend} backend: {sup.note}")
+        if sup.level in ("warned", "ignored"):
+            lines.append(f"sbatch: warning: --{opt.long} has no effect on the {backend} backend ({sup.note})")
+    return lines
+
+
+def _test_only(spec: object, report: list[tuple[str, Option, object, str]], env: Env, backend: str) -> int:
+    from flowslurm import config
+    from flowslurm.engine.ledger import Ledger
+    from flowslurm.engine.submit import build_jobs
+
+    node = config.node()
+    jobs = build_jobs(spec, node, env.now())  # type: ignore[arg-type]
+    ledger = Ledger.open()
+    row = ledger.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
+    next_id = (row[0] if row else 0) + 1
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(max(env.now(), jobs[0].begin_time or 0)))
+    env.stderr.write(
+        f"sbatch: Job {next_id} to start at {start} using {jobs[0].num_cpus} processors on nodes {node.name}"
+        f" in partition {node.partition}\n"
+    )
+    for source, opt, value, where in report:
+        sup = opt.support.get(backend)
+        level = sup.level if sup else "honoured"
+        shown = f"--{opt.long}" + ("" if value in (None, True) else f"={value}")
+        note = f" ({sup.note})" if sup and sup.note else ""
+        env.stderr.write(f"sbatch: {source} {where}: {shown}: {level}{note}\n")
+    return 0
+
+
+def _wait(job_ids: list[int]) -> int:
+    """Block until every job ends; the exit status is the highest of theirs (128+signal if killed)."""
+    from flowslurm.engine.ledger import Ledger
+    from flowslurm.engine.model import FINISHED_STATES
+
+    ledger = Ledger.open()
+    marks = ",".join("?" * len(job_ids))
+    delay = 0.005
+    while True:
+        rows = ledger.conn.execute(
+            f"SELECT state, exit_code, exit_signal FROM jobs WHERE job_id IN ({marks})", job_ids
+        ).fetchall()
+        if all(state in FINISHED_STATES for state, _, _ in rows):
+            break
+        time.sleep(delay)
+        delay = min(delay * 1.5, WAIT_POLL_MAX_S)
+    return max((int(code) if code else (128 + int(sig) if sig else 0) for _, code, sig in rows), default=1)
+
+
+def run(argv: list[str], env: Env) -> int:
+    cli = parse_args(SPEC, argv)
+    if cli.stopped_by is not None:
+        dest = cli.stopped_by.dest
+        env.stdout.write(VERSION + "\n" if dest == "version" else render_help(SPEC) if dest == "help" else render_usage(SPEC))
+        return 0
+    wrap = cli.get("wrap")
+    if wrap is not None:
+        if cli.positionals:
+            raise SubmitError("Script arguments not permitted with --wrap option")
+        text, command, script_args = directives.wrap_script(str(wrap)), None, []
+    else:
+        text, command, script_args = _read_script(cli.positionals, env)
+    directives.check_script(text)
+    file_name = os.path.basename(command) if command else "stdin"
+    found = directives.extract_directives(text, file_name=file_name)
+    sources = sbatch_spec.parse_directives([(d.line_no, d.words) for d in found if d.words])
+    env_parsed = parse_args(SPEC, sbatch_spec.env_args(env.environ), immediate=False)
+    sources.append(("environment", env_parsed, "SBATCH_*"))
+    sources.append(("command line", cli, "argv"))
+    merged = sbatch_spec.merge(sources)
+    v = merged.values
+    if v.get("wrap") is not None and wrap is None:
+        text = directives.wrap_script(str(v["wrap"]))
+    from flowslurm.slurm.jobenv import job_user
+
+    backend = env.environ.get("FLOWSLURM_BACKEND", "local")
+    spec = sbatch_spec.build(
+        v, script=text, argv=script_args, environ=dict(env.environ), cwd=env.cwd, command=command, user=job_user(),
+        now=env.now(), provider=backend,
+    )
+    spec.extra["umask"] = f"{os.umask(0o022):04o}"
+    os.umask(int(spec.extra["umask"], 8))
+    spec.extra["submit_host"] = socket.gethostname().split(".")[0]
+    quiet = bool(v.get("quiet"))
+    warnings = _warnings(merged.report, backend)
+    if not quiet:
+        for line in warnings:
+            env.stderr.write(line + "\n")
+    if v.get("test_only"):
+        return _test_only(spec, merged.report, env, backend)
+    from flowslurm.engine.submit import submit
+
+    jobs = submit(spec)
+    job_id = jobs[0].array_job_id if jobs[0].array_job_id is not None else jobs[0].job_id
+    clusters = v.get("clusters")
+    if v.get("parsable"):
+        env.stdout.write(f"{job_id};{clusters}\n" if clusters else f"{job_id}\n")
+    elif not quiet:
+        suffix = f" on cluster {clusters}" if clusters else ""
+        env.stdout.write(f"Submitted batch job {job_id}{suffix}\n")
+    env.stdout.flush()
+    if v.get("wait"):
+        return _wait([job.job_id for job in jobs])
+    return 0
+
+
+main = main_wrapper("sbatch", run)

@@ -1,0 +1,247 @@
+"""The job ledger: one SQLite file (WAL mode) that is the source of truth for every job on this machine.
+
+Job ids come from an AUTOINCREMENT key, so they only grow and are never reused, even when many
+`sbatch` processes submit at once. Each write is one short `BEGIN IMMEDIATE` transaction; readers
+(squeue, sacct) never block writers thanks to WAL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from flowslurm.engine.model import Job, Step
+from flowslurm.errors import LedgerError
+
+JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Job) if f.name not in ("spec", "steps"))
+STEP_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Step))
+
+# Columns the engine keeps for itself beside the Job fields.
+_INTERNAL_COLUMNS = """
+    spec TEXT NOT NULL DEFAULT '{}',
+    script_id INTEGER,
+    shepherd_pid INTEGER,
+    job_pid INTEGER,
+    cancel_requested INTEGER,
+    launch_token TEXT
+"""
+
+_JOB_TYPES = {"float": "REAL", "int": "INTEGER", "str": "TEXT", "bool": "INTEGER"}
+
+
+def _q(names: Iterable[str]) -> str:
+    """Column names quoted (some, like "group", are SQL keywords)."""
+    return ", ".join(f'"{n}"' for n in names)
+
+
+def _column_sql(cls: type, names: Sequence[str]) -> str:
+    out = []
+    for f in fields(cls):
+        if f.name in names:
+            base = str(f.type).split("|")[0].strip()
+            out.append(f'"{f.name}" {_JOB_TYPES.get(base, "TEXT")}')
+    return ",\n    ".join(out)
+
+
+def _schema_v1() -> str:
+    job_cols = _column_sql(Job, [c for c in JOB_COLUMNS if c != "job_id"])
+    step_cols = _column_sql(Step, [c for c in STEP_COLUMNS if c not in ("job_id", "step_id")])
+    return f"""
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {job_cols},
+    {_INTERNAL_COLUMNS}
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_array ON jobs(array_job_id);
+CREATE TABLE IF NOT EXISTS scripts (
+    script_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    text TEXT NOT NULL,
+    argv TEXT NOT NULL DEFAULT '[]',
+    environ TEXT NOT NULL DEFAULT '{{}}'
+);
+CREATE TABLE IF NOT EXISTS steps (
+    job_id INTEGER NOT NULL,
+    step_id TEXT NOT NULL,
+    {step_cols},
+    PRIMARY KEY (job_id, step_id)
+);
+"""
+
+
+# Each entry upgrades the schema from version i to i+1. Never edit a released entry: append.
+MIGRATIONS: list[str] = [
+    _schema_v1(),
+    # v2: end-time index for sacct's time window, and a signal mailbox for scancel --signal.
+    """
+CREATE INDEX IF NOT EXISTS jobs_end ON jobs(end_time);
+ALTER TABLE jobs ADD COLUMN signal_request TEXT;
+""",
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring the schema up to `target`; returns the version found before."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found >= target:
+        return found
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        for version in range(current, target):
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return found
+
+
+class Ledger:
+    """A connection to the ledger. Cheap to open: one file open and a version check."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        new = not path.exists()
+        try:
+            if new:
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            self.conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA busy_timeout = 60000")
+            if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(self.conn)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open the job ledger {path}: {exc}") from exc
+
+    @classmethod
+    def open(cls, home: Path | None = None) -> Ledger:
+        if home is None:
+            from flowslurm.config import home as default_home
+
+            home = default_home()
+        return cls(home / "ledger.db")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE) so it cannot deadlock on upgrade."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # ---- jobs -------------------------------------------------------------------------------
+
+    def insert_jobs(self, conn: sqlite3.Connection, jobs: Sequence[Job], script_id: int) -> list[int]:
+        """Insert jobs inside an open write transaction. An array's tasks share the first task's id
+        as `array_job_id` (its master id). Returns the new ids in order."""
+        cols = [c for c in JOB_COLUMNS if c != "job_id"] + ["spec", "script_id"]
+        sql = f"INSERT INTO jobs ({_q(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        ids: list[int] = []
+        master: int | None = None
+        for job in jobs:
+            if job.array_task_id is not None and master is not None:
+                job.array_job_id = master
+            values = [getattr(job, c) for c in cols[:-2]] + [json.dumps(job.spec), script_id]
+            cur = conn.execute(sql, values)
+            job_id = int(cur.lastrowid or 0)
+            job.job_id = job_id
+            if job.array_task_id is not None and master is None:
+                master = job_id
+                job.array_job_id = job_id
+                conn.execute("UPDATE jobs SET array_job_id = ? WHERE job_id = ?", (job_id, job_id))
+            ids.append(job_id)
+        return ids
+
+    def insert_script(self, conn: sqlite3.Connection, text: str, argv: list[str], environ: dict[str, str]) -> int:
+        cur = conn.execute(
+            "INSERT INTO scripts (text, argv, environ) VALUES (?, ?, ?)",
+            (text, json.dumps(argv), json.dumps(environ)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def script(self, script_id: int) -> tuple[str, list[str], dict[str, str]]:
+        row = self.conn.execute("SELECT text, argv, environ FROM scripts WHERE script_id = ?", (script_id,)).fetchone()
+        if row is None:
+            raise LedgerError(f"script {script_id} is missing from the ledger")
+        return row[0], json.loads(row[1]), json.loads(row[2])
+
+    def jobs(
+        self,
+        where: str = "1",
+        params: Sequence[Any] = (),
+        *,
+        with_spec: bool = False,
+        with_steps: bool = False,
+        order: str = "job_id",
+    ) -> list[Job]:
+        cols = _q(JOB_COLUMNS)
+        if with_spec:
+            cols += ", spec"
+        rows = self.conn.execute(f"SELECT {cols} FROM jobs WHERE {where} ORDER BY {order}", params).fetchall()
+        n = len(JOB_COLUMNS)
+        jobs = []
+        for row in rows:
+            job = Job(*row[:n])
+            job.requeue = bool(job.requeue)
+            if with_spec:
+                job.spec = json.loads(row[n])
+            jobs.append(job)
+        if with_steps and jobs:
+            self._attach_steps(jobs)
+        return jobs
+
+    def job(self, job_id: int, *, with_spec: bool = True) -> Job | None:
+        found = self.jobs("job_id = ?", (job_id,), with_spec=with_spec, with_steps=True)
+        return found[0] if found else None
+
+    def _attach_steps(self, jobs: list[Job]) -> None:
+        by_id = {j.job_id: j for j in jobs}
+        cols = ", ".join(STEP_COLUMNS)
+        ids = list(by_id)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"SELECT {cols} FROM steps WHERE job_id IN ({marks}) ORDER BY job_id, rowid", chunk
+            ):
+                by_id[row[0]].steps.append(Step(*row))
+
+    def internal(self, job_id: int, *names: str) -> tuple[Any, ...]:
+        row = self.conn.execute(f"SELECT {', '.join(names)} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise LedgerError(f"job {job_id} is not in the ledger")
+        return tuple(row)
+
+    def update(self, conn: sqlite3.Connection, job_id: int, **values: Any) -> None:
+        sets = ", ".join(f'"{k}" = ?' for k in values)
+        conn.execute(f"UPDATE jobs SET {sets} WHERE job_id = ?", [*values.values(), job_id])
+
+    def upsert_step(self, conn: sqlite3.Connection, step: Step) -> None:
+        cols = ", ".join(STEP_COLUMNS)
+        marks = ", ".join("?" * len(STEP_COLUMNS))
+        conn.execute(
+            f"INSERT OR REPLACE INTO steps ({cols}) VALUES ({marks})",
+            [getattr(step, c) for c in STEP_COLUMNS],
+        )
+
+    def count(self, where: str = "1", params: Iterable[Any] = ()) -> int:
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", tuple(params)).fetchone()[0])

@@ -1,0 +1,91 @@
+"""Driving jobs forward: scheduling passes, launching shepherds, waking or starting the engine daemon.
+
+Every process that changes what can run (sbatch after inserting a job, a shepherd after its job
+ends, scancel, scontrol) calls `after_change`, so jobs start without waiting for a timer. The
+engine daemon (flowslurm.engine.daemon) covers what needs a clock (begin times, dependency
+delays) and recovery after a crash; it is started on demand and exits when idle.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+from pathlib import Path
+
+from flowslurm.config import Node
+from flowslurm.engine.ledger import Ledger
+from flowslurm.engine.scheduler import Claim, schedule
+
+SOCKET_NAME = "engine.sock"
+
+
+def _python_env(home: Path) -> dict[str, str]:
+    env = {"FLOWSLURM_HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = package_root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+    for key, value in os.environ.items():
+        if key.startswith("FLOWSLURM_") and key != "FLOWSLURM_JOB_TOKEN":
+            env.setdefault(key, value)
+    return env
+
+
+def spawn_detached(module: str, args: list[str], home: Path, pass_fd: int | None = None) -> int:
+    """Start `python -m module args` in its own session with stdio on /dev/null; returns its pid."""
+    log = os.open(home / "engine.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, log, 1),
+        (os.POSIX_SPAWN_DUP2, log, 2),
+    ]
+    if pass_fd is not None:
+        os.set_inheritable(pass_fd, True)
+    try:
+        return os.posix_spawn(
+            sys.executable, [sys.executable, "-m", module, *args], _python_env(home),
+            file_actions=actions, setsid=True,
+        )
+    finally:
+        os.close(log)
+        if pass_fd is not None:
+            os.set_inheritable(pass_fd, False)
+
+
+def launch(claim: Claim, home: Path) -> None:
+    try:
+        spawn_detached(
+            "flowslurm.providers.local.shepherd", [str(claim.job_id), claim.token, str(claim.lock_fd)], home, claim.lock_fd
+        )
+    finally:
+        os.close(claim.lock_fd)
+
+
+def wake_daemon(home: Path) -> bool:
+    """Nudge a running engine daemon; False when none is listening."""
+    path = str(home / SOCKET_NAME)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.sendto(b"w", path)
+        return True
+    except OSError as exc:
+        return exc.errno in (errno.EAGAIN, errno.ENOBUFS)  # queue full: it is awake anyway
+    finally:
+        sock.close()
+
+
+def ensure_daemon(home: Path) -> None:
+    if not wake_daemon(home):
+        spawn_detached("flowslurm.engine.daemon", [], home)
+
+
+def after_change(ledger: Ledger, home: Path, node: Node) -> int:
+    """Run a scheduling pass, launch what it claimed, and keep the daemon around for what still waits.
+    Returns the number of jobs still pending."""
+    result = schedule(ledger, node, home)
+    for claim in result.claims:
+        launch(claim, home)
+    if result.pending:
+        ensure_daemon(home)
+    return result.pending

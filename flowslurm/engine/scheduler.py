@@ -1,0 +1,151 @@
+"""The scheduling pass: decide which pending jobs start now, and why the others wait.
+
+One pass is one write transaction, so passes run by different processes (sbatch, a job's
+shepherd as it ends, the engine daemon) are serialised by SQLite itself. A job is claimed
+(PENDING -> RUNNING) inside the transaction while the claimer holds the job's launch lock;
+the provider then launches it after the commit and the lock passes to the job's shepherd.
+If the claimer dies in between, the lock is free and recovery returns the job to PENDING:
+a job is never lost and never runs twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flowslurm.config import Node
+from flowslurm.engine import deps
+from flowslurm.engine.ledger import Ledger
+
+ACTIVE_RUNNING = ("RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED")
+
+
+@dataclass(slots=True)
+class Claim:
+    job_id: int
+    lock_fd: int
+    token: str
+
+
+@dataclass(slots=True)
+class PassResult:
+    claims: list[Claim] = field(default_factory=list)
+    pending: int = 0
+    next_wakeup: float | None = None  # earliest begin time or dependency delay among pending jobs
+
+
+def lock_path(home: Path, job_id: int) -> Path:
+    return home / "locks" / f"{job_id}.lock"
+
+
+def take_lock(home: Path, job_id: int) -> int | None:
+    """Open and exclusively lock a job's launch lock; None when someone (a live shepherd) holds it."""
+    path = lock_path(home, job_id)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _free_resources(conn: sqlite3.Connection, node: Node) -> tuple[int, int, set[int], dict[int, int]]:
+    cpus, mem = node.cpus, node.memory_mb
+    gpus = set(range(node.gpus))
+    running_per_array: dict[int, int] = {}
+    marks = ",".join("?" * len(ACTIVE_RUNNING))
+    for num_cpus, mem_mb, gpu_ids, array_job_id in conn.execute(
+        f"SELECT num_cpus, mem_mb, gpu_ids, array_job_id FROM jobs WHERE state IN ({marks}) AND provider = 'local'",
+        ACTIVE_RUNNING,
+    ):
+        cpus -= num_cpus or 0
+        mem -= mem_mb or 0
+        for g in (gpu_ids or "").split(","):
+            if g:
+                gpus.discard(int(g))
+        if array_job_id is not None:
+            running_per_array[array_job_id] = running_per_array.get(array_job_id, 0) + 1
+    return cpus, mem, gpus, running_per_array
+
+
+def schedule(ledger: Ledger, node: Node, home: Path, now: float | None = None) -> PassResult:
+    """Run one pass; returns the jobs claimed (to be launched by the caller) and when to look again."""
+    now = time.time() if now is None else now
+    result = PassResult()
+    with ledger.write() as conn:
+        free_cpus, free_mem, free_gpus, running_per_array = _free_resources(conn, node)
+        rows = conn.execute(
+            "SELECT job_id, held, begin_time, dependency, array_job_id, array_throttle, num_cpus, mem_mb, gpus,"
+            " reason, eligible_time, spec FROM jobs WHERE state = 'PENDING' AND provider = 'local'"
+            " ORDER BY priority DESC, job_id"
+        ).fetchall()
+        result.pending = len(rows)
+        blocked = False
+        updates: list[tuple[str, float | None, int]] = []
+        for (job_id, held, begin, dependency, array_id, throttle, cpus, mem, ngpus, reason, eligible, spec) in rows:
+            new_reason = ""
+            if held:
+                new_reason = "JobHeldAdmin" if held == "admin" else "JobHeldUser"
+            elif begin is not None and begin > now:
+                new_reason = "BeginTime"
+                result.next_wakeup = min(begin, result.next_wakeup or begin)
+            elif dependency:
+                verdict = deps.evaluate(conn, job_id, dependency, now)
+                if verdict.state == "wait":
+                    new_reason = "Dependency"
+                    if verdict.wake_at is not None:
+                        result.next_wakeup = min(verdict.wake_at, result.next_wakeup or verdict.wake_at)
+                elif verdict.state == "never":
+                    if '"kill_on_invalid_dep": true' in spec:
+                        conn.execute(
+                            "UPDATE jobs SET state = 'CANCELLED', reason = 'DependencyNeverSatisfied', end_time = ?,"
+                            " exit_code = 0, exit_signal = 0 WHERE job_id = ?",
+                            (now, job_id),
+                        )
+                        continue
+                    new_reason = "DependencyNeverSatisfied"
+            if not new_reason and eligible is None:
+                conn.execute("UPDATE jobs SET eligible_time = ? WHERE job_id = ?", (now, job_id))
+            if not new_reason and array_id is not None and throttle and running_per_array.get(array_id, 0) >= throttle:
+                new_reason = "JobArrayTaskLimit"
+            if not new_reason:
+                if blocked:
+                    new_reason = "Priority"
+                elif cpus <= free_cpus and mem <= free_mem and ngpus <= len(free_gpus):
+                    fd = take_lock(home, job_id)
+                    if fd is None:  # a shepherd from an earlier launch still holds it; leave the job alone
+                        continue
+                    gpu_ids = sorted(free_gpus)[:ngpus]
+                    free_cpus -= cpus
+                    free_mem -= mem
+                    free_gpus.difference_update(gpu_ids)
+                    if array_id is not None:
+                        running_per_array[array_id] = running_per_array.get(array_id, 0) + 1
+                    token = f"{job_id}-{os.getpid()}-{time.monotonic_ns()}"
+                    conn.execute(
+                        "UPDATE jobs SET state = 'RUNNING', reason = 'None', start_time = ?, node_list = ?,"
+                        " batch_host = ?, gpu_ids = ?, launch_token = ?, shepherd_pid = NULL, job_pid = NULL,"
+                        " eligible_time = COALESCE(eligible_time, ?) WHERE job_id = ? AND state = 'PENDING'",
+                        (now, node.name, node.name, ",".join(map(str, gpu_ids)), token, now, job_id),
+                    )
+                    result.claims.append(Claim(job_id, fd, token))
+                    result.pending -= 1
+                    continue
+                else:
+                    new_reason = "Resources"
+                    blocked = True
+            if new_reason != reason:
+                updates.append((new_reason, None, job_id))
+        if updates:
+            conn.executemany("UPDATE jobs SET reason = ? WHERE job_id = ? AND state = 'PENDING'",
+                             [(r, j) for r, _, j in updates])
+    return result

@@ -1,0 +1,154 @@
+"""Submitting, cancelling and signalling jobs: the engine calls every front door shares."""
+
+from __future__ import annotations
+
+import os
+import signal as signal_module
+import time
+from pathlib import Path
+
+from flowslurm import config
+from flowslurm.config import Node
+from flowslurm.engine import runner
+from flowslurm.engine.ledger import Ledger
+from flowslurm.engine.model import Job
+from flowslurm.engine.spec import JobSpec
+from flowslurm.errors import SubmitError
+from flowslurm.slurm.patterns import default_pattern, resolve_output_path
+
+PRIORITY_BASE = 4294901760
+NOT_AVAILABLE = "Batch job submission failed: Requested node configuration is not available"
+
+
+def _resources(spec: JobSpec, node: Node) -> tuple[int, int]:
+    """(cpus, memory MiB) the job asks of the node; refuses what can never fit, as slurmctld does."""
+    cpus = max(spec.ntasks * spec.cpus_per_task, spec.nodes)
+    if spec.mem_per_cpu_mb:
+        mem = spec.mem_per_cpu_mb * cpus
+    elif spec.mem_mb:
+        mem = spec.mem_mb
+    else:
+        mem = min(node.def_mem_per_cpu_mb, node.memory_mb // max(node.cpus, 1)) * cpus
+    if mem > node.memory_mb:
+        raise SubmitError(f"Memory specification can not be satisfied\n{NOT_AVAILABLE}")
+    if spec.gpus > node.gpus:
+        raise SubmitError(NOT_AVAILABLE)
+    return cpus, mem
+
+
+def _pending_reason(spec: JobSpec, cpus: int, node: Node) -> str:
+    if spec.hold:
+        return "JobHeldUser"
+    if spec.nodes > 1 or cpus > node.cpus:
+        return "PartitionConfig"
+    return "None"
+
+
+def build_jobs(spec: JobSpec, node: Node, now: float) -> list[Job]:
+    if spec.partition and spec.partition != node.partition:
+        raise SubmitError(f"invalid partition specified: {spec.partition}\n"
+                          "Batch job submission failed: Invalid partition name specified")
+    cpus, mem = _resources(spec, node)
+    data = spec.to_json()
+    data.update(spec.extra)
+    common = dict(
+        name=spec.name, user=spec.user, uid=spec.uid, gid=spec.gid, group=spec.group, account=spec.account,
+        partition=node.partition, qos=spec.qos, state="PENDING", reason=_pending_reason(spec, cpus, node),
+        submit_time=now, begin_time=spec.begin, time_limit=spec.time_limit, nodes=spec.nodes, ntasks=spec.ntasks,
+        cpus_per_task=spec.cpus_per_task, num_cpus=cpus, mem_mb=mem, mem_per_cpu_mb=spec.mem_per_cpu_mb,
+        gpus=spec.gpus, tres_per_node=f"gres:{spec.gres}" if spec.gres else "", work_dir=spec.work_dir,
+        submit_dir=spec.submit_dir, stdin=spec.input, command=spec.command, dependency=spec.dependency,
+        requeue=spec.requeue, held="user" if spec.hold else "", provider=spec.provider, comment=spec.comment,
+        array_throttle=spec.array_throttle, spec=data,
+    )
+    if spec.array is None:
+        return [Job(job_id=0, **common)]  # type: ignore[arg-type]
+    return [
+        Job(job_id=0, array_job_id=0, array_task_id=i, array_spec=spec.array_text, **common)  # type: ignore[arg-type]
+        for i in spec.array
+    ]
+
+
+def _output_paths(job: Job, spec: JobSpec, node: Node) -> tuple[str, str]:
+    def resolve(pattern: str) -> str:
+        return resolve_output_path(
+            pattern, job.work_dir, job_id=job.job_id, array_job_id=job.array_job_id, array_task_id=job.array_task_id,
+            job_name=job.name, user=job.user, node=node.name,
+        )
+
+    out = resolve(spec.output or default_pattern(spec.array is not None))
+    err = resolve(spec.error) if spec.error else out
+    return out, err
+
+
+def submit(spec: JobSpec, *, home: Path | None = None, node: Node | None = None, ledger: Ledger | None = None) -> list[Job]:
+    """Record the job (or the array's tasks) in the ledger and start what can start. Returns at once."""
+    home = home or config.home()
+    node = node or config.node()
+    ledger = ledger or Ledger.open(home)
+    now = time.time()
+    jobs = build_jobs(spec, node, now)
+    with ledger.write() as conn:
+        script_id = ledger.insert_script(conn, spec.script, spec.argv, spec.environ)
+        ledger.insert_jobs(conn, jobs, script_id)
+        updates = []
+        for job in jobs:
+            job.stdout, job.stderr = _output_paths(job, spec, node)
+            job.priority = 0 if spec.hold else max(1, PRIORITY_BASE - job.job_id)
+            updates.append((job.stdout, job.stderr, job.priority, job.job_id))
+        conn.executemany("UPDATE jobs SET stdout = ?, stderr = ?, priority = ? WHERE job_id = ?", updates)
+    if not spec.hold:
+        runner.after_change(ledger, home, node)
+    return jobs
+
+
+def cancel(ledger: Ledger, job_ids: list[int], uid: int, *, home: Path | None = None) -> list[int]:
+    """Cancel jobs: pending ones end at once, running ones are told through their shepherd (which
+    ends the whole process tree and records CANCELLED). Idempotent; returns the ids acted on."""
+    home = home or config.home()
+    now = time.time()
+    touched: list[int] = []
+    shepherds: list[int] = []
+    with ledger.write() as conn:
+        for job_id in job_ids:
+            row = conn.execute("SELECT state, shepherd_pid FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is None:
+                continue
+            state, shepherd = row
+            if state == "PENDING":
+                conn.execute(
+                    "UPDATE jobs SET state = 'CANCELLED', end_time = ?, exit_code = 0, exit_signal = 0,"
+                    " cancelled_by = ?, cancel_requested = ? WHERE job_id = ? AND state = 'PENDING'",
+                    (now, uid, uid, job_id),
+                )
+                touched.append(job_id)
+            elif state in ("RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING"):
+                conn.execute("UPDATE jobs SET cancel_requested = ? WHERE job_id = ?", (uid, job_id))
+                touched.append(job_id)
+                if shepherd:
+                    shepherds.append(shepherd)
+    for pid in shepherds:
+        try:
+            os.kill(pid, signal_module.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if touched:
+        runner.after_change(ledger, home, config.node())
+    return touched
+
+
+def send_signal(ledger: Ledger, job_ids: list[int], signum: int) -> list[int]:
+    """Deliver a signal to running jobs' processes without ending them (scancel --signal)."""
+    sent = []
+    with ledger.write() as conn:
+        for job_id in job_ids:
+            row = conn.execute("SELECT state, shepherd_pid FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row and row[0] == "RUNNING" and row[1]:
+                conn.execute("UPDATE jobs SET signal_request = ? WHERE job_id = ?", (str(signum), job_id))
+                sent.append((job_id, row[1]))
+    for _job_id, pid in sent:
+        try:
+            os.kill(pid, signal_module.SIGUSR1)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return [j for j, _ in sent]

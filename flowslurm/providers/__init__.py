@@ -1,0 +1,1 @@
+"""Backends that run jobs: small contracts the engine drives (see base.py)."""

@@ -1,0 +1,1 @@
+"""The local backend: jobs run as processes on this machine, each watched by a shepherd."""

@@ -1,0 +1,76 @@
+"""Finding and signalling every process of a job, including ones that left its process group.
+
+Each job's processes carry `FLOWSLURM_JOB_TOKEN=<token>` in their environment (set by the
+shepherd and inherited by every descendant), so a job's processes are found even after they
+daemonize or start their own session, as SLURM's proctrack plugins find them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+TOKEN_VAR = "FLOWSLURM_JOB_TOKEN"
+
+
+def job_pids(token: str) -> list[int]:
+    needle = f"\0{TOKEN_VAR}={token}\0".encode()
+    me = os.getpid()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        if needle in b"\0" + data + b"\0":
+            found.append(int(name))
+    return found
+
+
+def signal_job(token: str, sig: int, pgid: int | None = None) -> int:
+    """Send `sig` to the job's process group and to every process carrying its token; returns how many."""
+    count = 0
+    if pgid:
+        try:
+            os.killpg(pgid, sig)
+            count += 1
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid in job_pids(token):
+        try:
+            os.kill(pid, sig)
+            count += 1
+        except (ProcessLookupError, PermissionError):
+            pass
+    return count
+
+
+def rss_mb(token: str) -> int:
+    """Resident memory of all the job's processes, in MiB."""
+    total_kb = 0
+    for pid in job_pids(token):
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except (OSError, ValueError):
+            continue
+    return total_kb // 1024
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+SIGNALS_TERMINATE = (signal.SIGCONT, signal.SIGTERM)

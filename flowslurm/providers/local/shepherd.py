@@ -1,0 +1,244 @@
+"""The shepherd: one small process per running local job, SLURM's slurmstepd for the batch step.
+
+It is started detached (its own session, no terminal, stdio on /dev/null) with the job's launch
+lock inherited, so the job survives the submitting shell and whatever process launched it. It
+runs the script snapshot from the ledger with the job's environment and output files, enforces
+the time limit and memory limit, delivers cancellation, kills every leftover process of the job
+when the batch script ends, and records the outcome in the ledger. Then it runs a scheduling
+pass, so the next pending job starts at once.
+
+Usage (internal): python -m flowslurm.providers.local.shepherd JOB_ID TOKEN LOCK_FD
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from flowslurm import config
+from flowslurm.engine.ledger import Ledger
+from flowslurm.engine.model import Job, Step
+from flowslurm.providers.local import proctree
+from flowslurm.slurm import jobenv
+
+EXIT_LAUNCH_FAILED = 53  # what SLURM reports when the batch step cannot open its files or work dir
+OOM_SIGNAL_CODE = 125
+
+
+def _stamp(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
+
+
+class Shepherd:
+    def __init__(self, job_id: int, token: str) -> None:
+        self.home = config.home()
+        self.node = config.node()
+        self.ledger = Ledger.open(self.home)
+        self.job_id = job_id
+        self.token = token
+        self.cancel_uid: int | None = None
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    # ---- signals from scancel / the engine ---------------------------------------------------
+
+    def _install_signals(self) -> None:
+        signal.set_wakeup_fd(self.wake_w)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+            signal.signal(sig, lambda *_: None)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def _mailbox(self) -> tuple[int | None, str | None]:
+        """Read (cancel_requested, signal_request) and clear the signal request."""
+        with self.ledger.write() as conn:
+            row = conn.execute(
+                "SELECT cancel_requested, signal_request FROM jobs WHERE job_id = ?", (self.job_id,)
+            ).fetchone()
+            if row and row[1]:
+                conn.execute("UPDATE jobs SET signal_request = NULL WHERE job_id = ?", (self.job_id,))
+        return (row[0], row[1]) if row else (None, None)
+
+    # ---- the run -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        job = self.ledger.job(self.job_id)
+        if job is None or job.state != "RUNNING":
+            return
+        token_now = self.ledger.internal(self.job_id, "launch_token")[0]
+        if token_now != self.token:
+            return
+        script_id = self.ledger.internal(self.job_id, "script_id")[0]
+        text, argv, environ = self.ledger.script(script_id)
+        self._install_signals()
+        spool = self.home / "spool" / str(self.job_id)
+        spool.mkdir(parents=True, exist_ok=True, mode=0o700)
+        script_path = spool / "slurm_script"
+        script_path.write_text(text)
+        script_path.chmod(0o700)
+
+        files = self._open_files(job)
+        now = time.time()
+        if files is None:
+            self._finish(job, now, "FAILED", "JobLaunchFailure", 0, EXIT_LAUNCH_FAILED, "CANCELLED")
+            return
+
+        env = jobenv.exported_environ(environ, job.spec.get("export", "ALL"), job.user, self.node.name)
+        env.update(
+            jobenv.batch_environ(
+                job, cluster=self.node.cluster, node=self.node.name, submit_host=job.spec.get("submit_host", self.node.name),
+                array=job.spec.get("array"),
+            )
+        )
+        env[proctree.TOKEN_VAR] = self.token
+        env["FLOWSLURM_HOME"] = str(self.home)
+        env.setdefault("PWD", job.work_dir)
+        umask = int(job.spec.get("umask", "0022"), 8)
+        stdin, stdout, stderr = files
+        try:
+            proc = subprocess.Popen(
+                # SLURM_TASK_PID is the batch shell's own pid: a tiny sh sets it, then execs the script.
+                ["/bin/sh", "-c", 'SLURM_TASK_PID=$$; export SLURM_TASK_PID; exec "$@"', "slurmstepd", str(script_path), *argv],
+                cwd=job.work_dir, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+                start_new_session=True, close_fds=True, umask=umask,
+            )
+        except OSError as exc:
+            os.write(stderr, f"slurmstepd-{self.node.name}: error: execve(): {script_path}: {exc.strerror}\n".encode())
+            self._finish(job, time.time(), "FAILED", "JobLaunchFailure", 0, EXIT_LAUNCH_FAILED, "CANCELLED")
+            return
+        env_task_pid = proc.pid
+        with self.ledger.write() as conn:
+            self.ledger.update(conn, self.job_id, shepherd_pid=os.getpid(), job_pid=env_task_pid)
+            self.ledger.upsert_step(conn, Step(self.job_id, "batch", "batch", "RUNNING", start_time=job.start_time,
+                                               ncpus=job.num_cpus, node_list=self.node.name))
+        os.write(self.wake_w, b"m")  # read the mailbox once: a cancel may have come before the pid was known
+        outcome = self._watch(job, proc, stderr)
+        self._finish(job, time.time(), *outcome)
+
+    def _open_files(self, job: Job) -> tuple[int, int, int] | None:
+        """Open stdin/stdout/stderr as the batch step does; None when the job cannot start (SLURM's 0:53).
+
+        A submitter may create the output directory just after sbatch returns (submitit does), so a
+        missing directory is waited for a little before the job fails.
+        """
+        grace = float(config.setting("local", "output_dir_wait_s", "FLOWSLURM_OUTPUT_DIR_WAIT", 5.0))
+        deadline = time.monotonic() + grace
+        paths = [Path(job.work_dir), Path(job.stdout).parent, Path(job.stderr or job.stdout).parent]
+        while not all(p.is_dir() for p in paths):
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if job.spec.get("open_mode") == "append" else os.O_TRUNC)
+        try:
+            out = os.open(job.stdout, flags, 0o644)
+            err = out if not job.stderr or job.stderr == job.stdout else os.open(job.stderr, flags, 0o644)
+            stdin = os.open(job.stdin or "/dev/null", os.O_RDONLY)
+        except OSError:
+            return None
+        return stdin, out, err
+
+    def _watch(self, job: Job, proc: subprocess.Popen[bytes], stderr_fd: int) -> tuple[str, str, int, int, str]:
+        """Wait for the batch script; returns (state, reason, exit_code, exit_signal, batch_step_state)."""
+        limit = job.time_limit
+        deadline = job.start_time + limit * 60 if limit and limit > 0 and job.start_time else None
+        mem_limit = job.mem_mb if job.spec.get("mem_mb") or job.spec.get("mem_per_cpu_mb") else 0
+        try:
+            pidfd: int | None = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        ending: tuple[str, str] | None = None  # (state, reason) once we decided to end the job
+        kill_at: float | None = None
+        while proc.poll() is None:
+            now = time.time()
+            waits = [1.0 if mem_limit else 5.0]
+            if deadline is not None and ending is None:
+                waits.append(deadline - now)
+            if kill_at is not None:
+                waits.append(kill_at - now)
+            timeout = max(0.0, min(waits))
+            fds = [self.wake_r] + ([pidfd] if pidfd is not None else [])
+            ready, _, _ = select.select(fds, [], [], timeout if pidfd is not None else min(timeout, 0.05))
+            if self.wake_r in ready:
+                try:
+                    while os.read(self.wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+                cancel_uid, sig = self._mailbox()
+                if sig:
+                    proctree.signal_job(self.token, int(sig), proc.pid)
+                if cancel_uid is not None and ending is None:
+                    self.cancel_uid = cancel_uid
+                    self._log(stderr_fd, f"*** JOB {job.job_id} ON {self.node.name} CANCELLED AT {_stamp(time.time())} ***")
+                    ending, kill_at = ("CANCELLED", job.reason), self._terminate(proc)
+            now = time.time()
+            if deadline is not None and ending is None and now >= deadline:
+                self._log(stderr_fd, f"*** JOB {job.job_id} ON {self.node.name} CANCELLED AT {_stamp(now)} DUE TO TIME LIMIT ***")
+                ending, kill_at = ("TIMEOUT", "TimeLimit"), self._terminate(proc)
+            if mem_limit and ending is None and proctree.rss_mb(self.token) > mem_limit:
+                proctree.signal_job(self.token, signal.SIGKILL, proc.pid)
+                self._log(stderr_fd, f"Detected 1 oom-kill event(s) in StepId={job.job_id}.batch. Some of your processes "
+                                     "may have been killed by the cgroup out-of-memory handler.")
+                ending = ("OUT_OF_MEMORY", "OutOfMemory")
+            if kill_at is not None and time.time() >= kill_at:
+                proctree.signal_job(self.token, signal.SIGKILL, proc.pid)
+                kill_at = None
+        status = proc.returncode
+        # The batch script is done: nothing of the job may outlive it (SLURM's proctrack does the same).
+        proctree.signal_job(self.token, signal.SIGKILL, proc.pid)
+        if pidfd is not None:
+            os.close(pidfd)
+        if ending is not None:
+            state, reason = ending
+            if state == "OUT_OF_MEMORY":
+                return state, reason, 0, OOM_SIGNAL_CODE, "OUT_OF_MEMORY"
+            return state, reason, 0, signal.SIGTERM, "CANCELLED"
+        if status < 0:
+            return "FAILED", "JobLaunchFailure", 0, -status, "CANCELLED"
+        if status > 0:
+            return "FAILED", "NonZeroExitCode", status, 0, "FAILED"
+        return "COMPLETED", "None", 0, 0, "COMPLETED"
+
+    def _terminate(self, proc: subprocess.Popen[bytes]) -> float:
+        for sig in proctree.SIGNALS_TERMINATE:
+            proctree.signal_job(self.token, sig, proc.pid)
+        return time.time() + self.node.kill_wait_s
+
+    def _log(self, fd: int, text: str) -> None:
+        try:
+            os.write(fd, f"slurmstepd-{self.node.name}: error: {text}\n".encode())
+        except OSError:
+            pass
+
+    def _finish(self, job: Job, now: float, state: str, reason: str, code: int, sig: int, step_state: str) -> None:
+        with self.ledger.write() as conn:
+            row = conn.execute("SELECT cancel_requested FROM jobs WHERE job_id = ?", (self.job_id,)).fetchone()
+            cancel_uid = self.cancel_uid if self.cancel_uid is not None else (row[0] if row else None)
+            if cancel_uid is not None and state not in ("TIMEOUT", "OUT_OF_MEMORY"):
+                state, reason, code, sig, step_state = "CANCELLED", job.reason, 0, signal.SIGTERM, "CANCELLED"
+            self.ledger.update(
+                conn, self.job_id, state=state, reason=reason, exit_code=code, exit_signal=sig, end_time=now,
+                cancelled_by=cancel_uid if state == "CANCELLED" else None, shepherd_pid=None,
+            )
+            self.ledger.upsert_step(conn, Step(self.job_id, "batch", "batch", step_state, code, sig, job.start_time, now,
+                                               1, job.num_cpus, self.node.name))
+        from flowslurm.engine import runner
+
+        runner.after_change(self.ledger, self.home, self.node)
+
+
+def main(argv: list[str]) -> int:
+    job_id, token, lock_fd = int(argv[0]), argv[1], int(argv[2])
+    os.set_inheritable(lock_fd, False)
+    try:
+        Shepherd(job_id, token).run()
+    finally:
+        os.close(lock_fd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

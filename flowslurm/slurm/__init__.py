@@ -1,0 +1,1 @@
+"""SLURM-compatible value parsing and formatting shared by the flowslurm commands."""

@@ -1,0 +1,482 @@
+"""Declarative SLURM option tables and a getopt_long-compatible parser driven by them.
+
+Each command (sbatch, squeue, sacct, scancel) describes its options once, as a `CommandSpec` of
+`Option`s (see the `opts_<command>` modules). The same table drives:
+
+- `parse_args`: glibc getopt_long semantics as SLURM 22.05 uses them (unique prefixes of long
+  names, `--opt=v` / `--opt v`, optional arguments only via `=`, clustered short flags, `--`,
+  "+" mode for sbatch, argument permutation for the others) with glibc's exact error texts;
+- `render_help`, `render_usage` and `render_man` for --help, --usage and the man pages;
+- `support_matrix`: the per-backend compatibility table of the docs.
+
+Values in `ParsedArgs.values`: a string for an option with an argument (last one wins), a list
+of strings for "append", an int for "count", True for "store_true", and None for an
+optional-argument option given without an argument. Only options that were given appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from flowslurm.errors import SlurmInputError
+
+ARG_KINDS = ("none", "required", "optional")
+ACTIONS = ("store", "append", "count", "store_true")
+SUPPORT_LEVELS = ("honoured", "emulated", "warned", "ignored", "refused")
+BACKENDS = ("local", "mithril")
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """How one backend treats an option: a level from SUPPORT_LEVELS and a short note."""
+
+    level: str
+    note: str = ""
+
+
+def support(
+    local: str, mithril: str, note: str = "", mithril_note: str | None = None
+) -> dict[str, Support]:
+    """Build an Option.support mapping; `note` serves both backends unless `mithril_note` is given."""
+    return {
+        "local": Support(local, note),
+        "mithril": Support(mithril, note if mithril_note is None else mithril_note),
+    }
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Option:
+    """One command-line option. Equality is identity: aliases share one Option, as in getopt."""
+
+    long: str | None
+    short: str | None = None
+    arg: str = "none"
+    metavar: str = ""
+    help: str = ""
+    action: str = "store"
+    dest: str = ""
+    aliases: tuple[str, ...] = ()
+    short_aliases: tuple[str, ...] = ()
+    support: Mapping[str, Support] = field(default_factory=dict)
+    group: str = ""
+    hidden: bool = False
+    immediate: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.dest:
+            base = self.long or self.short or ""
+            object.__setattr__(self, "dest", base.replace("-", "_"))
+        if self.arg not in ARG_KINDS:
+            raise ValueError(f"bad arg kind {self.arg!r} for {self.long or self.short}")
+        if self.action not in ACTIONS:
+            raise ValueError(f"bad action {self.action!r} for {self.long or self.short}")
+
+    @property
+    def long_names(self) -> tuple[str, ...]:
+        """The primary long name followed by the aliases."""
+        return ((self.long,) if self.long else ()) + self.aliases
+
+    @property
+    def short_names(self) -> tuple[str, ...]:
+        """The primary short letter followed by the short aliases."""
+        return ((self.short,) if self.short else ()) + self.short_aliases
+
+    @property
+    def display(self) -> str:
+        """How docs name the option: '-a, --array' or '--bb' or '-U'."""
+        parts = [f"-{s}" for s in self.short_names[:1]]
+        parts += [f"--{n}" for n in self.long_names[:1]]
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A command's option table plus what the parser and the help renderer need to know."""
+
+    name: str
+    options: tuple[Option, ...]
+    usage_line: str
+    positional: str = ""
+    stops_at_first_positional: bool = False
+    summary: str = ""
+    groups: tuple[str, ...] = ("",)
+    bad_option_exit: int = 1
+    try_help: bool = True
+    help_style: str = "gnu"
+    help_col: int = 30
+    getopt_order: tuple[str, ...] = ()
+    help_footer: str = ""
+    _long: tuple[tuple[str, Option], ...] = field(default=(), init=False, repr=False)
+    _short: dict[str, Option] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_name: dict[str, Option] = {}
+        for opt in self.options:
+            for name in opt.long_names:
+                by_name[name] = opt
+        order = self.getopt_order or tuple(by_name)
+        object.__setattr__(self, "_long", tuple((n, by_name[n]) for n in order))
+        short = {s: o for o in self.options for s in o.short_names}
+        object.__setattr__(self, "_short", short)
+
+    def find_long(self, name: str) -> Option | None:
+        """The option whose long name (or alias) is exactly `name`."""
+        for n, opt in self._long:
+            if n == name:
+                return opt
+        return None
+
+    def find_short(self, letter: str) -> Option | None:
+        """The option with short letter `letter` (or a short alias)."""
+        return self._short.get(letter)
+
+    def by_dest(self, dest: str) -> Option | None:
+        """The first option storing into `dest`."""
+        for opt in self.options:
+            if opt.dest == dest:
+                return opt
+        return None
+
+
+@dataclass(slots=True)
+class ParsedArgs:
+    """The outcome of parse_args. `stopped_by` is the immediate option (--help...) that ended it."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    given: list[tuple[Option, Any]] = field(default_factory=list)
+    positionals: list[str] = field(default_factory=list)
+    stopped_by: Option | None = None
+
+    def has(self, dest: str) -> bool:
+        """Whether an option storing into `dest` was given."""
+        return dest in self.values
+
+    def get(self, dest: str, default: Any = None) -> Any:
+        """The value stored for `dest`, or `default` when it was not given."""
+        return self.values.get(dest, default)
+
+
+Validator = Callable[[Option, Any], None]
+
+
+def _fail(spec: CommandSpec, text: str) -> SlurmInputError:
+    """A parse error in SLURM's words: glibc's line, then (for most commands) the hint."""
+    message = f"{spec.name}: {text}"
+    if spec.try_help:
+        message += f'\nTry "{spec.name} --help" for more information'
+    return SlurmInputError(message, spec.bad_option_exit)
+
+
+def _record(result: ParsedArgs, opt: Option, value: Any) -> None:
+    """Store one occurrence of `opt` according to its action; `given` keeps the raw value."""
+    result.given.append((opt, value))
+    if opt.action == "count":
+        result.values[opt.dest] = int(result.values.get(opt.dest, 0)) + 1
+    elif opt.action == "store_true":
+        result.values[opt.dest] = True
+    elif opt.action == "append":
+        result.values[opt.dest] = [*result.values.get(opt.dest, []), value]
+    else:
+        result.values[opt.dest] = value
+
+
+def _match_long(spec: CommandSpec, word: str) -> tuple[str, Option]:
+    """Resolve `word` (the text after '--', maybe with '=value') as glibc does."""
+    name = word.split("=", 1)[0]
+    for full, opt in spec._long:
+        if full == name:
+            return full, opt
+    found: tuple[str, Option] | None = None
+    ambiguous: list[str] = []
+    for full, opt in spec._long:
+        if not full.startswith(name):
+            continue
+        if found is None:
+            found = (full, opt)
+            ambiguous.append(full)
+        elif opt is not found[1]:
+            # glibc compares each further match with the first one only: rows sharing
+            # has_arg/flag/val (one Option here) do not make a prefix ambiguous.
+            ambiguous.append(full)
+    if found is None:
+        raise _fail(spec, f"unrecognized option '--{word}'")
+    if len(ambiguous) > 1:
+        listed = " ".join(f"'--{n}'" for n in ambiguous)
+        raise _fail(spec, f"option '--{word}' is ambiguous; possibilities: {listed}")
+    return found
+
+
+def _long_option(spec: CommandSpec, argv: list[str], i: int) -> tuple[int, Option, Any]:
+    """Process argv[i], a '--name[=value]' word; return the next index, the option and its value."""
+    word = argv[i][2:]
+    full, opt = _match_long(spec, word)
+    i += 1
+    if "=" in word:
+        if opt.arg == "none":
+            raise _fail(spec, f"option '--{full}' doesn't allow an argument")
+        return i, opt, word.split("=", 1)[1]
+    if opt.arg == "required":
+        if i >= len(argv):
+            raise _fail(spec, f"option '--{full}' requires an argument")
+        return i + 1, opt, argv[i]
+    return i, opt, None
+
+
+def _short_options(
+    spec: CommandSpec,
+    argv: list[str],
+    i: int,
+    handle: Callable[[Option, Any], bool],
+) -> int:
+    """Process a cluster of short options in argv[i]; return the next index to look at."""
+    word = argv[i]
+    pos = 1
+    i += 1
+    while pos < len(word):
+        letter = word[pos]
+        pos += 1
+        opt = spec.find_short(letter) if letter not in ":;-" else None
+        if opt is None:
+            raise _fail(spec, f"invalid option -- '{letter}'")
+        value: Any = None
+        if opt.arg != "none":
+            if pos < len(word):
+                value, pos = word[pos:], len(word)
+            elif opt.arg == "required":
+                if i >= len(argv):
+                    raise _fail(spec, f"option requires an argument -- '{letter}'")
+                value = argv[i]
+                i += 1
+        if handle(opt, value):
+            return -1
+    return i
+
+
+def parse_args(
+    spec: CommandSpec,
+    argv: Iterable[str],
+    *,
+    validate: Validator | None = None,
+    immediate: bool = True,
+) -> ParsedArgs:
+    """Parse `argv` (without the program name) against `spec` like SLURM's getopt_long loop.
+
+    `validate(option, value)` is called for each option as it is met, so a value error raised
+    there comes before a getopt error later on the line, as in SLURM. With `immediate`, an
+    option marked immediate (--help, --version...) ends parsing at once and is returned in
+    `stopped_by`; the rest of argv is not looked at. Raises SlurmInputError.
+    """
+    args = list(argv)
+    result = ParsedArgs()
+
+    def handle(opt: Option, value: Any) -> bool:
+        if validate is not None:
+            validate(opt, value)
+        _record(result, opt, value)
+        if immediate and opt.immediate:
+            result.stopped_by = opt
+            return True
+        return False
+
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word == "--":
+            result.positionals.extend(args[i + 1 :])
+            break
+        if word.startswith("--"):
+            i, opt, value = _long_option(spec, args, i)
+            if handle(opt, value):
+                break
+        elif word.startswith("-") and len(word) > 1:
+            i = _short_options(spec, args, i, handle)
+            if i < 0:
+                break
+        elif spec.stops_at_first_positional:
+            result.positionals.extend(args[i:])
+            break
+        else:
+            result.positionals.append(word)
+            i += 1
+    return result
+
+
+class SupportRow(NamedTuple):
+    """One line of the compatibility matrix in the docs."""
+
+    command: str
+    option: str
+    local: str
+    local_note: str
+    mithril: str
+    mithril_note: str
+
+
+def support_matrix(specs: Iterable[CommandSpec]) -> list[SupportRow]:
+    """Rows (command, option, level and note per backend) for every visible option of `specs`."""
+    rows: list[SupportRow] = []
+    for spec in specs:
+        for opt in spec.options:
+            loc = opt.support.get("local", Support("refused", "not described"))
+            mit = opt.support.get("mithril", Support("refused", "not described"))
+            rows.append(
+                SupportRow(spec.name, opt.display, loc.level, loc.note, mit.level, mit.note)
+            )
+    return rows
+
+
+# ---------------------------------------------------------------- help, usage and man pages
+
+
+def _with_arg(text: str, opt: Option, sep: str) -> str:
+    """`text` followed by the option's argument: '=meta', '[=meta]' (long) or ' meta' (short)."""
+    if opt.arg == "required":
+        return f"{text}{sep}{opt.metavar}"
+    if opt.arg == "optional":
+        return f"{text}[={opt.metavar}]" if sep == "=" else f"{text}[{opt.metavar}]"
+    return text
+
+
+def _gnu_left(opt: Option) -> str:
+    """The left column of a GNU-style help line: '  -a, --array=indexes'."""
+    if opt.long is None:
+        return _with_arg(f"  -{opt.short}", opt, " ")
+    long = _with_arg(f"--{opt.long}", opt, "=")
+    return f"  -{opt.short}, {long}" if opt.short else f"      {long}"
+
+
+def _gnu_line(spec: CommandSpec, opt: Option) -> str:
+    """One help line, the text starting at spec.help_col (or after one blank if too wide)."""
+    left = _gnu_left(opt)
+    if len(left) < spec.help_col:
+        return left.ljust(spec.help_col) + opt.help
+    return f"{left} {opt.help}"
+
+
+def _sacct_lines(opt: Option) -> list[str]:
+    """sacct's help layout: '     -a, --allusers:' then the text indented on the next line."""
+    names = [f"-{s}" for s in opt.short_names[:1]] + [f"--{n}" for n in opt.long_names]
+    head = ", ".join(names)
+    if opt.arg != "none":
+        head = _with_arg(head, opt, "=")
+    indent = "     " if opt.short else "         "
+    return [f"{indent}{head}:", f"{'':19}{opt.help}"]
+
+
+def _visible(spec: CommandSpec, group: str) -> list[Option]:
+    """The options shown in --help under `group`, in table order."""
+    return [o for o in spec.options if o.group == group and not o.hidden]
+
+
+def render_help(spec: CommandSpec) -> str:
+    """The --help text of `spec`, laid out as SLURM lays out that command's help."""
+    if spec.help_style == "sacct":
+        lines = [spec.usage_line, "    Valid <OPTION> values are:"]
+        for opt in (o for o in spec.options if not o.hidden):
+            lines += _sacct_lines(opt)
+    else:
+        lines = [f"Usage: {spec.usage_line}"]
+        for title in spec.groups:
+            opts = _visible(spec, title)
+            if not opts:
+                continue
+            if title:
+                lines += ["", f"{title}:"]
+            lines += [_gnu_line(spec, o) for o in opts]
+    if spec.help_footer:
+        lines += ["", spec.help_footer]
+    return "\n".join(lines) + "\n"
+
+
+def _usage_items(spec: CommandSpec) -> list[str]:
+    """The bracketed items of --usage; short flags without arguments are clustered at the end."""
+    items: list[str] = []
+    flags = ""
+    for opt in spec.options:
+        if opt.hidden:
+            continue
+        if opt.short and opt.arg == "none":
+            flags += opt.short
+        elif opt.short and opt.arg == "required":
+            items.append(f"[-{opt.short} {opt.metavar}]")
+        elif opt.long:
+            items.append(f"[{_with_arg('--' + opt.long, opt, '=')}]")
+    if flags:
+        items.append(f"[-{flags}]")
+    if spec.positional:
+        items.append(spec.positional)
+    return items
+
+
+def render_usage(spec: CommandSpec, width: int = 80) -> str:
+    """The --usage text: 'Usage: cmd [..] [..]' wrapped under the first item."""
+    head = f"Usage: {spec.name} "
+    lines: list[str] = []
+    line = head
+    for item in _usage_items(spec):
+        if line.strip() != head.strip() and len(line) + len(item) > width:
+            lines.append(line.rstrip())
+            line = " " * len(head)
+        line += item + " "
+    lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _roff(text: str) -> str:
+    """Escape text for troff: backslashes, hyphens, and control characters at line starts."""
+    out = text.replace("\\", "\\e").replace("-", "\\-")
+    return "\n".join("\\&" + ln if ln[:1] in (".", "'") else ln for ln in out.split("\n"))
+
+
+def _man_tag(opt: Option) -> str:
+    """The .TP tag line naming an option and all its spellings."""
+    names = [f"\\fB\\-{s}\\fR" for s in opt.short_names]
+    names += [f"\\fB\\-\\-{_roff(n)}\\fR" for n in opt.long_names]
+    tag = ", ".join(names)
+    meta = f"\\fI{_roff(opt.metavar)}\\fR"
+    if opt.arg == "required":
+        tag += ("=" if opt.long_names else " ") + meta
+    elif opt.arg == "optional":
+        tag += f"[={meta}]"
+    return tag
+
+
+def _man_support(opt: Option) -> str:
+    """'local: honoured (note); mithril: refused (note)' for the man page."""
+    parts = []
+    for backend in BACKENDS:
+        sup = opt.support.get(backend, Support("refused", "not described"))
+        parts.append(f"{backend}: {sup.level}" + (f" ({sup.note})" if sup.note else ""))
+    return _roff("Backends: " + "; ".join(parts) + ".")
+
+
+def render_man(spec: CommandSpec, section_intro: str) -> str:
+    """A troff man page: NAME, SYNOPSIS, DESCRIPTION (`section_intro`), OPTIONS, BACKEND SUPPORT."""
+    out = [
+        f'.TH {spec.name.upper()} 1 "" "flowslurm" "flowslurm commands"',
+        ".SH NAME",
+        f"{spec.name} \\- {_roff(spec.summary)}",
+        ".SH SYNOPSIS",
+        f"\\fB{spec.name}\\fR [\\fIOPTIONS\\fR...] {_roff(spec.positional)}".rstrip(),
+        ".SH DESCRIPTION",
+    ]
+    paragraphs = [p.strip() for p in section_intro.strip().split("\n\n") if p.strip()]
+    for n, para in enumerate(paragraphs):
+        if n:
+            out.append(".PP")
+        out.append(_roff(para))
+    out.append(".SH OPTIONS")
+    for opt in spec.options:
+        out += [".TP", _man_tag(opt), _roff(opt.help or "(no description)"), ".br"]
+        out.append(_man_support(opt))
+    out += [
+        '.SH "BACKEND SUPPORT"',
+        _roff(
+            "honoured: does what SLURM does; emulated: same visible effect by other means; "
+            "warned: accepted with a warning and no effect; ignored: accepted silently with "
+            "no effect; refused: the submission fails with an error."
+        ),
+    ]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,271 @@
+"""SLURM filename patterns (`--output`, `--error`, `--input`), expanded as SLURM 22.05 does.
+
+Two expansions exist in SLURM and both are here:
+
+* `expand_pattern` / `resolve_output_path`: what the node does when it opens the file. Replacements
+  are %% %A %a %J %j %N %n %s %t %u %x, with an optional zero-padding width (`%5j`, at most 10) on the
+  numeric ones. In the batch step %s is "batch", %J is the bare job id and %t / %n are 0. %b and other
+  letters are left as written. A width before a letter that is not a replacement loses the `%` and all
+  but the last digit (`%12b` -> `2b`), as SLURM does. A pattern holding a backslash is not expanded at
+  all: `\\\\` becomes `\\` and other backslashes are dropped. A pattern that is only a number names a
+  single task: other tasks write to /dev/null.
+* `display_path`: what `scontrol show job` prints as StdOut/StdErr/StdIn: only %A %a %j %u %x, no
+  widths, relative paths joined to the work dir.
+
+%a for a job that is not an array task is 4294967294 (SLURM's NO_VAL), and %A is then the job id.
+"""
+
+from __future__ import annotations
+
+NO_VAL = 4294967294  # what SLURM prints for "no array task id"
+MAX_WIDTH = 10
+DEFAULT_OUTPUT = "slurm-%j.out"
+DEFAULT_ARRAY_OUTPUT = "slurm-%A_%a.out"
+_C_SPACE = " \t\n\v\f\r"
+_ULONG_MAX = 2**64 - 1
+
+
+def default_pattern(is_array: bool) -> str:
+    """The output pattern sbatch uses when neither --output nor --error names one."""
+    return DEFAULT_ARRAY_OUTPUT if is_array else DEFAULT_OUTPUT
+
+
+def _pad(value: int, width: int) -> str:
+    return str(value).rjust(width, "0")
+
+
+def _u32(value: int) -> int:
+    return value % 2**32
+
+
+def _replacement(letter: str, width: int, fields: dict[str, object]) -> str | None:
+    """The text for %<letter>, or None when the letter is not a replacement."""
+    job_id = int(fields["job_id"])  # type: ignore[call-overload]
+    array_task_id = fields["array_task_id"]
+    task_index = NO_VAL if array_task_id is None else _u32(int(array_task_id))  # type: ignore[call-overload]
+    step_id = fields["step_id"]
+    if letter == "a":
+        return _pad(task_index, width)
+    if letter == "A":
+        array_job_id = fields["array_job_id"]
+        master = job_id if array_task_id is None or array_job_id is None else array_job_id
+        return _pad(_u32(int(master)), width)  # type: ignore[call-overload]
+    if letter in "jJ":
+        text = _pad(_u32(job_id), width)
+        if letter == "J" and step_id is not None:
+            text += f".{step_id}"
+        return text
+    if letter == "s":
+        return "batch" if step_id is None else _pad(int(step_id), width)  # type: ignore[call-overload]
+    if letter == "t":
+        return _pad(int(fields["task_id"]), width)  # type: ignore[call-overload]
+    if letter == "n":
+        return _pad(int(fields["node_index"]), width)  # type: ignore[call-overload]
+    if letter == "N":
+        return str(fields["node"])
+    if letter == "u":
+        return str(fields["user"])
+    if letter == "x":
+        return str(fields["job_name"])
+    return None
+
+
+def _read_width(pattern: str, i: int) -> tuple[int, int]:
+    """Parse the digits at pattern[i:]; return (width capped at MAX_WIDTH, index after them)."""
+    j = i
+    while j < len(pattern) and pattern[j].isdigit() and pattern[j].isascii():
+        j += 1
+    return min(int(pattern[i:j]), MAX_WIDTH), j
+
+
+def _expand(pattern: str, fields: dict[str, object]) -> str:
+    out: list[str] = []
+    flushed = 0  # start of the literal text not yet copied
+    i = 0
+    n = len(pattern)
+    while i < n:
+        if pattern[i] != "%":
+            i += 1
+            continue
+        if i + 1 < n and pattern[i + 1] == "%":
+            out.append(pattern[flushed:i + 1])
+            i += 2
+            flushed = i
+            continue
+        i += 1
+        width = 0
+        if i < n and pattern[i].isdigit() and pattern[i].isascii():
+            out.append(pattern[flushed:i - 1])
+            width, i = _read_width(pattern, i)
+            flushed = i - 1  # SLURM keeps the last digit as literal text
+            if i >= n:
+                break
+        if i >= n:
+            break
+        text = _replacement(pattern[i], width, fields)
+        if text is not None:
+            out.append(pattern[flushed:i - 1])
+            out.append(text)
+            i += 1
+            flushed = i
+    out.append(pattern[flushed:])
+    return "".join(out)
+
+
+def expand_pattern(
+    pattern: str,
+    *,
+    job_id: int,
+    array_job_id: int | None = None,
+    array_task_id: int | None = None,
+    job_name: str = "",
+    user: str = "",
+    node: str = "",
+    node_index: int = 0,
+    task_id: int | None = None,
+    step_id: str | int | None = None,
+) -> str:
+    """Expand the % replacements of a filename pattern (no directory joining, no escapes).
+
+    `step_id` None or "batch" means the batch step; a number means an srun step.
+    """
+    if step_id == "batch":
+        step_id = None
+    fields: dict[str, object] = {
+        "job_id": job_id,
+        "array_job_id": array_job_id,
+        "array_task_id": array_task_id,
+        "job_name": job_name,
+        "user": user,
+        "node": node,
+        "node_index": node_index,
+        "task_id": 0 if task_id is None else task_id,
+        "step_id": None if step_id is None else int(step_id),
+    }
+    return _expand(pattern, fields)
+
+
+def _strtoul_whole(text: str) -> int | None:
+    """C's (int)strtoul(text) when the whole text converts (empty text gives 0), else None."""
+    i = 0
+    while i < len(text) and text[i] in _C_SPACE:
+        i += 1
+    negative = i < len(text) and text[i] == "-"
+    if i < len(text) and text[i] in "+-":
+        i += 1
+    digits = text[i:]
+    if not text:
+        return 0
+    if not digits or not (digits.isdigit() and digits.isascii()):
+        return None
+    value = int(digits)
+    value = _ULONG_MAX if value > _ULONG_MAX else value
+    if negative:
+        value = (-value) % 2**64
+    value %= 2**32
+    return value - 2**32 if value >= 2**31 else value
+
+
+def single_task(pattern: str) -> int | None:
+    """The task id a pattern that is only a number names (its output goes to that task only)."""
+    task = _strtoul_whole(pattern)
+    return task if task is not None and task >= 0 else None
+
+
+def unescape(pattern: str) -> str | None:
+    """SLURM's escape rule: None when no backslash, else the text with escaping backslashes removed."""
+    if "\\" not in pattern:
+        return None
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            if i + 1 < len(pattern) and pattern[i + 1] == "\\":
+                out.append("\\")
+                i += 2
+            else:
+                i += 1
+            continue
+        out.append(pattern[i])
+        i += 1
+    return "".join(out)
+
+
+def resolve_output_path(
+    pattern: str,
+    work_dir: str,
+    *,
+    job_id: int,
+    array_job_id: int | None = None,
+    array_task_id: int | None = None,
+    job_name: str = "",
+    user: str = "",
+    node: str = "",
+    node_index: int = 0,
+    task_id: int | None = None,
+    step_id: str | int | None = None,
+) -> str:
+    """The absolute file a job step opens for `pattern` (relative patterns are under `work_dir`)."""
+    task = single_task(pattern)
+    if task is not None and task != (task_id or 0):
+        return "/dev/null"
+    literal = unescape(pattern)
+    prefix = ""
+    if not pattern.startswith("/"):
+        prefix = work_dir
+        if literal is not None:
+            return prefix + literal  # SLURM 22.05 adds no "/" on this path
+        if not prefix.endswith("/"):
+            prefix += "/"
+    if literal is not None:
+        return literal
+    expanded = expand_pattern(
+        pattern,
+        job_id=job_id,
+        array_job_id=array_job_id,
+        array_task_id=array_task_id,
+        job_name=job_name,
+        user=user,
+        node=node,
+        node_index=node_index,
+        task_id=task_id,
+        step_id=step_id,
+    )
+    return prefix + expanded
+
+
+def _replace_rescanning(text: str, token: str, value: str) -> str:
+    """Replace the first `token` and search again from the start, as SLURM does (bounded here)."""
+    for _ in range(len(text) + 64):
+        index = text.find(token)
+        if index < 0:
+            break
+        text = text[:index] + value + text[index + len(token):]
+    return text
+
+
+def display_path(
+    pattern: str | None,
+    work_dir: str,
+    *,
+    job_id: int,
+    array_job_id: int | None = None,
+    array_task_id: int | None = None,
+    job_name: str = "",
+    user: str = "",
+) -> str:
+    """StdOut=/StdErr=/StdIn= as `scontrol show job` prints a stored pattern.
+
+    A None pattern gives the default name (slurm-<id>.out or slurm-<A>_<a>.out).
+    """
+    task_text = str(NO_VAL if array_task_id is None else _u32(array_task_id))
+    if pattern is None:
+        if array_job_id:
+            return f"{work_dir}/slurm-{array_job_id}_{task_text}.out"
+        return f"{work_dir}/slurm-{job_id}.out"
+    master = job_id if array_task_id is None or array_job_id is None else array_job_id
+    text = pattern
+    for token, value in (("%A", str(master)), ("%a", task_text), ("%j", str(job_id)), ("%u", user)):
+        text = _replace_rescanning(text, token, value)
+    text = text.replace("%x", job_name)
+    return text if text.startswith("/") else f"{work_dir}/{text}"

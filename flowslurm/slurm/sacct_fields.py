@@ -1,0 +1,381 @@
+"""The sacct 22.05 field table: each field's name, default width, print kind and value getters.
+
+The getters read our model (`Job`, `Step` from flowslurm.engine.model); a job row calls
+`FieldDef.job(job, ctx)` and a step row `FieldDef.step(job, step, ctx)`. They return the value
+sacct would print before padding: a str (or None for SLURM's NULL) for "str" fields, an int (or
+None for "unset") for "uint" and "secs" fields, epoch seconds (None or 0 = "Unknown") for "date".
+
+Job-level rules taken from the golden transcripts live here too: `job_exit_pair` (CANCELLED,
+TIMEOUT and REQUEUED jobs are recorded as 0:0, a raw status 1 as 1:0), `format_exit` (codes
+>= 128 print less 128), `derived_exit_pair` and `state_text` ("CANCELLED by <uid>").
+Statistics we do not sample (MaxRSS, AveCPU, ...) print as SLURM prints a step without samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flowslurm.engine.model import FINISHED_STATES, TIME_LIMIT_INVALID, Job, Step
+
+__all__ = [
+    "FIELDS", "FieldDef", "Ctx", "format_exit", "job_exit_pair", "derived_exit_pair", "state_text", "clock",
+]
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """What rendering needs besides the rows: the clock, the cluster name and display options."""
+
+    now: float
+    cluster: str = ""
+    time_format: str = "%Y-%m-%dT%H:%M:%S"
+    units: str | None = None  # --units: "K", "M", "G", "T" or "P"
+    noconvert: bool = False  # --noconvert
+
+
+Getter = Callable[[Job, Ctx], Any]
+StepGetter = Callable[[Job, Step, Ctx], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    """One sacct field: its name, default width (negative = left-justified), print kind, getters."""
+
+    name: str
+    width: int
+    kind: str  # "str" (truncated with '+'), "uint" (never truncated), "date", "secs"
+    job: Getter
+    step: StepGetter
+
+
+# ---------------------------------------------------------------- value helpers
+
+_UNIT_CHARS = "\0KMGTP?"
+_UNIT_INDEX = {"K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
+
+
+def _num_unit(num: float, orig: int, ctx: Ctx) -> str:
+    """SLURM's convert_num_unit with sacct's default (exact) conversion; `orig` 2 = MiB."""
+    if int(num) == 0:
+        return "0"
+    spec = _UNIT_INDEX.get(ctx.units or "")
+    if spec is not None:
+        while spec < orig:
+            num, orig = num * 1024, orig - 1
+        while spec > orig:
+            num, orig = num / 1024, orig + 1
+    elif not ctx.noconvert:
+        while num >= 1024 and int(num) % 512 == 0:
+            num, orig = num / 1024, orig + 1
+    unit = _UNIT_CHARS[orig] if 0 <= orig <= 5 else "?"
+    unit = "" if unit == "\0" else unit
+    whole = int(num)
+    return f"{whole}{unit}" if whole == num else f"{num:.2f}{unit}"
+
+
+def clock(secs: int) -> str:
+    """secs2time_str: "HH:MM:SS" or "D-HH:MM:SS"; "INVALID" below zero."""
+    if secs < 0:
+        return "INVALID"
+    days, rest = divmod(secs, 86400)
+    hours, rest = divmod(rest, 3600)
+    mins, sec = divmod(rest, 60)
+    if days:
+        return f"{days}-{hours:02d}:{mins:02d}:{sec:02d}"
+    return f"{hours:02d}:{mins:02d}:{sec:02d}"
+
+
+def _started(job: Job) -> bool:
+    return bool(job.start_time)
+
+
+def _job_mem_mb(job: Job) -> int:
+    """The job's whole memory request in MiB (per-CPU requests times the CPU count)."""
+    if job.mem_per_cpu_mb:
+        return job.mem_per_cpu_mb * max(job.num_cpus, 1)
+    return job.mem_mb * max(job.nodes, 1)
+
+
+def _tres(items: Iterable[tuple[str, int]], ctx: Ctx) -> str:
+    """A TRES string as sacct prints it: names in alphabetical order, memory with a unit."""
+    parts = []
+    for name, value in sorted(items):
+        parts.append(f"{name}={_num_unit(value, 2, ctx) if name == 'mem' else value}")
+    return ",".join(parts)
+
+
+def _job_tres(job: Job, ctx: Ctx) -> str:
+    cpus = job.num_cpus
+    items = [("billing", cpus), ("cpu", cpus), ("mem", _job_mem_mb(job)), ("node", job.nodes)]
+    if job.gpus:
+        items.append(("gres/gpu", job.gpus))
+    return _tres(items, ctx)
+
+
+def _step_nodes(job: Job, step: Step) -> int:
+    if not step.node_list or step.node_list == job.node_list:
+        return job.nodes
+    from flowslurm.slurm import hostlist  # only needed for multi-node steps
+
+    try:
+        return hostlist.count(step.node_list)
+    except Exception:  # a malformed list in the ledger must not break sacct
+        return job.nodes
+
+
+def _step_tres(job: Job, step: Step, ctx: Ctx) -> str:
+    items = [("cpu", step.ncpus), ("mem", step.mem_mb or _job_mem_mb(job)), ("node", _step_nodes(job, step))]
+    if job.gpus:
+        items.append(("gres/gpu", job.gpus))
+    return _tres(items, ctx)
+
+
+def _job_elapsed(job: Job, ctx: Ctx) -> int:
+    return job.elapsed(ctx.now)
+
+
+def _step_end(job: Job, step: Step) -> float | None:
+    return step.end_time or job.end_time
+
+
+def _step_elapsed(job: Job, step: Step, ctx: Ctx) -> int:
+    if not step.start_time:
+        return 0
+    end = _step_end(job, step) or ctx.now
+    return max(0, int(end - step.start_time))
+
+
+def format_exit(code: int, signal: int) -> str:
+    """"code:signal" as sacct prints it: a signal hides the code, and codes >= 128 lose 128."""
+    if signal:
+        return f"0:{signal}"
+    return f"{code - 128 if code >= 128 else code}:0"
+
+
+def job_exit_pair(job: Job) -> tuple[int, int]:
+    """The (code, signal) sacct's accounting holds for a job (it can differ from scontrol's).
+
+    Jobs ended by the controller (cancel, time limit, requeue) are recorded before any exit
+    status arrives, so they read 0:0; a raw status of 1 (signal 1, as a DEADLINE job gets) is
+    recorded as exit code 1.
+    """
+    if job.state in ("CANCELLED", "TIMEOUT", "REQUEUED"):
+        return 0, 0
+    code, sig = job.exit_code or 0, job.exit_signal or 0
+    if sig == 1 and code == 0:
+        return 1, 0
+    return code, sig
+
+
+def derived_exit_pair(job: Job) -> tuple[int, int]:
+    """DerivedExitCode: the job's own value when set, else the worst status of its srun steps."""
+    if job.derived_exit_code or job.derived_exit_signal:
+        return job.derived_exit_code, job.derived_exit_signal
+    best, pair = 0, (0, 0)
+    for step in job.steps:
+        if not step.step_id.isdigit():
+            continue
+        raw = step.exit_signal if step.exit_signal else step.exit_code << 8
+        if raw > best:
+            best, pair = raw, (0, step.exit_signal) if step.exit_signal else (step.exit_code, 0)
+    return pair
+
+
+_DB_STATE = {"COMPLETING": "RUNNING", "CONFIGURING": "RUNNING", "STAGE_OUT": "RUNNING"}
+
+
+def state_text(job: Job) -> str:
+    """The job row's State: "CANCELLED by <uid>" when a user cancelled it."""
+    state = _DB_STATE.get(job.state, job.state)
+    if state == "CANCELLED" and job.cancelled_by is not None:
+        return f"CANCELLED by {job.cancelled_by}"
+    return state
+
+
+def _job_reason(job: Job) -> str:
+    if job.state in FINISHED_STATES and job.reason != "BeginTime":
+        return "None"
+    return job.reason or "None"
+
+
+def _job_id_text(job: Job) -> str:
+    if job.array_job_id is not None and job.array_task_id is None:
+        spec = job.array_spec or ""
+        if job.array_throttle and "%" not in spec:
+            spec = f"{spec}%{job.array_throttle}"
+        return f"{job.array_job_id}_[{spec}]"
+    return job.display_id
+
+
+def _timelimit(job: Job) -> str | None:
+    limit = job.time_limit
+    if limit is None:
+        return "UNLIMITED"
+    if limit == TIME_LIMIT_INVALID or limit < 0:
+        return "INVALID"
+    return clock(limit * 60) if limit else None
+
+
+def _resv_secs(job: Job, ctx: Ctx) -> int:
+    if not job.eligible_time:
+        return 0
+    return max(0, int((job.start_time or ctx.now) - job.eligible_time))
+
+
+def _spec_text(job: Job, *keys: str) -> str | None:
+    for key in keys:
+        value = job.spec.get(key)
+        if value:
+            return str(value)
+    return None
+
+
+# ---------------------------------------------------------------- the field table
+
+
+def _none(*_a: Any) -> None:
+    return None
+
+
+def _empty(*_a: Any) -> str:
+    return ""
+
+
+def _zero(*_a: Any) -> str:
+    return "0"
+
+
+def _energy(*_a: Any) -> str:
+    return "energy=0"
+
+
+def _cpu_zero(*_a: Any) -> str:
+    return "00:00:00"
+
+
+def _f(name: str, width: int, kind: str, job: Getter = _none, step: StepGetter = _none) -> FieldDef:
+    return FieldDef(name, width, kind, job, step)
+
+
+def _usage(name: str, width: int, kind: str = "str") -> FieldDef:
+    """A usage statistic we do not sample: empty on job rows and on steps."""
+    return _f(name, width, kind)
+
+
+FIELDS: tuple[FieldDef, ...] = (
+    _f("Account", 10, "str", lambda j, c: j.account or None, lambda j, s, c: j.account or None),
+    _f("AdminComment", 15, "str"),
+    _f("AllocCPUS", 10, "uint", lambda j, c: j.num_cpus, lambda j, s, c: s.ncpus),
+    _f("AllocNodes", 10, "str", lambda j, c: str(j.nodes if _started(j) else 0),
+       lambda j, s, c: str(_step_nodes(j, s))),
+    _f("AllocTRES", 10, "str", lambda j, c: _job_tres(j, c) if _started(j) else None, _step_tres),
+    _f("AssocID", 7, "uint"),
+    _usage("AveCPU", 10),
+    _f("AveCPUFreq", 10, "str", _empty, _zero),
+    _usage("AveDiskRead", 14),
+    _usage("AveDiskWrite", 14),
+    _usage("AvePages", 10),
+    _usage("AveRSS", 10),
+    _usage("AveVMSize", 10),
+    _f("BlockID", 16, "str"),
+    _f("Cluster", 10, "str", lambda j, c: c.cluster or None, lambda j, s, c: c.cluster or None),
+    _f("Comment", 14, "str", lambda j, c: j.comment or None),
+    _f("Constraints", 19, "str", lambda j, c: _spec_text(j, "constraint", "constraints") or ""),
+    _f("ConsumedEnergy", 14, "str", _empty, _zero),
+    _f("ConsumedEnergyRaw", 17, "uint", _none, lambda j, s, c: 0),
+    _f("Container", 19, "str", lambda j, c: _spec_text(j, "container")),
+    _f("CPUTime", 10, "secs", lambda j, c: _job_elapsed(j, c) * j.num_cpus,
+       lambda j, s, c: _step_elapsed(j, s, c) * s.ncpus),
+    _f("CPUTimeRAW", 10, "uint", lambda j, c: _job_elapsed(j, c) * j.num_cpus,
+       lambda j, s, c: _step_elapsed(j, s, c) * s.ncpus),
+    _f("DBIndex", -10, "uint"),
+    _f("DerivedExitCode", 15, "str", lambda j, c: format_exit(*derived_exit_pair(j)), _empty),
+    _f("Elapsed", 10, "secs", _job_elapsed, _step_elapsed),
+    _f("ElapsedRaw", 10, "uint", _job_elapsed, _step_elapsed),
+    _f("Eligible", 19, "date", lambda j, c: j.eligible_time, lambda j, s, c: s.start_time),
+    _f("End", 19, "date", lambda j, c: j.end_time, lambda j, s, c: _step_end(j, s)),
+    _f("ExitCode", 8, "str", lambda j, c: format_exit(*job_exit_pair(j)),
+       lambda j, s, c: format_exit(s.exit_code, s.exit_signal)),
+    _f("Flags", 19, "str", lambda j, c: "SchedMain" if _started(j) else "SchedNotSet"),
+    _f("GID", 6, "uint", lambda j, c: j.gid),
+    _f("Group", 9, "str", lambda j, c: j.group or None),
+    _f("JobID", -12, "str", lambda j, c: _job_id_text(j), lambda j, s, c: f"{j.display_id}.{s.step_id}"),
+    _f("JobIDRaw", -12, "str", lambda j, c: str(j.job_id), lambda j, s, c: f"{j.job_id}.{s.step_id}"),
+    _f("JobName", 10, "str", lambda j, c: j.name, lambda j, s, c: s.name),
+    _f("Layout", 9, "str", _none, lambda j, s, c: "Block" if s.step_id.isdigit() else "Unknown"),
+    _usage("MaxDiskRead", 12),
+    _usage("MaxDiskReadNode", 15),
+    _usage("MaxDiskReadTask", 15, "uint"),
+    _usage("MaxDiskWrite", 12),
+    _usage("MaxDiskWriteNode", 16),
+    _usage("MaxDiskWriteTask", 16, "uint"),
+    _usage("MaxPages", 8),
+    _usage("MaxPagesNode", 12),
+    _usage("MaxPagesTask", 14, "uint"),
+    _usage("MaxRSS", 10),
+    _usage("MaxRSSNode", 10),
+    _usage("MaxRSSTask", 10, "uint"),
+    _usage("MaxVMSize", 10),
+    _usage("MaxVMSizeNode", 14),
+    _usage("MaxVMSizeTask", 14, "uint"),
+    _f("McsLabel", 12, "str"),
+    _usage("MinCPU", 10),
+    _usage("MinCPUNode", 10),
+    _usage("MinCPUTask", 10, "uint"),
+    _f("NCPUS", 10, "uint", lambda j, c: j.num_cpus, lambda j, s, c: s.ncpus),
+    _f("NNodes", 8, "uint", lambda j, c: j.nodes, lambda j, s, c: _step_nodes(j, s)),
+    _f("NodeList", 15, "str", lambda j, c: j.node_list or "None assigned", lambda j, s, c: s.node_list or None),
+    _f("NTasks", 8, "uint", _none, lambda j, s, c: s.ntasks),
+    _f("Partition", 10, "str", lambda j, c: j.partition or None),
+    _f("Priority", 10, "uint", lambda j, c: j.priority),
+    _f("QOS", 10, "str", lambda j, c: j.qos or None),
+    _f("QOSRAW", 6, "uint", lambda j, c: 1 if j.qos == "normal" else None),
+    _f("Reason", 22, "str", lambda j, c: _job_reason(j)),
+    _f("ReqCPUFreq", 10, "str", lambda j, c: "Unknown", _zero),
+    _f("ReqCPUFreqGov", 13, "str", lambda j, c: "Unknown", _zero),
+    _f("ReqCPUFreqMax", 13, "str", lambda j, c: "Unknown", _zero),
+    _f("ReqCPUFreqMin", 13, "str", lambda j, c: "Unknown", _zero),
+    _f("ReqCPUS", 8, "uint", lambda j, c: j.num_cpus, lambda j, s, c: s.ncpus),
+    _f("ReqMem", 10, "str", lambda j, c: _num_unit(_job_mem_mb(j), 2, c), _empty),
+    _f("ReqNodes", 8, "str", lambda j, c: str(j.nodes), lambda j, s, c: str(_step_nodes(j, s))),
+    _f("ReqTRES", 10, "str", _job_tres),
+    _f("Reservation", 20, "str"),
+    _f("ReservationId", 8, "uint"),
+    _f("Reserved", 10, "secs", _resv_secs),
+    _f("ResvCPU", 10, "secs", lambda j, c: _resv_secs(j, c) * j.num_cpus),
+    _f("ResvCPURAW", 10, "uint", lambda j, c: _resv_secs(j, c) * j.num_cpus),
+    _f("Start", 19, "date", lambda j, c: j.start_time, lambda j, s, c: s.start_time),
+    _f("State", 10, "str", lambda j, c: state_text(j), lambda j, s, c: _DB_STATE.get(s.state, s.state)),
+    _f("Submit", 19, "date", lambda j, c: j.submit_time, lambda j, s, c: s.start_time),
+    _f("SubmitLine", 20, "str", lambda j, c: _spec_text(j, "submit_line")),
+    _f("Suspended", 10, "secs", lambda j, c: 0, lambda j, s, c: 0),
+    _f("SystemComment", 15, "str"),
+    _f("SystemCPU", 10, "str", _cpu_zero, _cpu_zero),
+    _f("Timelimit", 10, "str", lambda j, c: _timelimit(j)),
+    _f("TimelimitRaw", 10, "str",
+       lambda j, c: "UNLIMITED" if j.time_limit is None else (str(j.time_limit) if j.time_limit else None)),
+    _f("TotalCPU", 10, "str", _cpu_zero, _cpu_zero),
+    _f("TRESUsageInAve", 14, "str", _none, _energy),
+    _usage("TRESUsageInMax", 14),
+    _usage("TRESUsageInMaxNode", 18),
+    _usage("TRESUsageInMaxTask", 18),
+    _usage("TRESUsageInMin", 14),
+    _usage("TRESUsageInMinNode", 18),
+    _usage("TRESUsageInMinTask", 18),
+    _f("TRESUsageInTot", 14, "str", _none, _energy),
+    _f("TRESUsageOutAve", 15, "str", _none, _energy),
+    _usage("TRESUsageOutMax", 15),
+    _usage("TRESUsageOutMaxNode", 19),
+    _usage("TRESUsageOutMaxTask", 19),
+    _usage("TRESUsageOutMin", 15),
+    _usage("TRESUsageOutMinNode", 19),
+    _usage("TRESUsageOutMinTask", 19),
+    _f("TRESUsageOutTot", 15, "str", _none, _energy),
+    _f("UID", 6, "uint", lambda j, c: j.uid),
+    _f("User", 9, "str", lambda j, c: j.user or None),
+    _f("UserCPU", 10, "str", _cpu_zero, _cpu_zero),
+    _f("WCKey", 10, "str"),
+    _f("WCKeyID", 10, "uint", lambda j, c: 0),
+    _f("WorkDir", 20, "str", lambda j, c: j.work_dir or None),
+)

@@ -1,0 +1,297 @@
+"""sacct's output as SLURM 22.05 prints it: the field table, -o/--format parsing and rendering.
+
+Pure functions over `Job` / `Step` (flowslurm.engine.model): no ledger access, no I/O.
+
+- `FIELDS`: every sacct 22.05 field (the --helpformat list), with its default width, how it is
+  printed (`kind`: "str", "uint", "date" or "secs") and how its value comes from our model.
+- `field_list_spec` assembles the field list the way sacct does (-o, -b, -l, SACCT_FORMAT);
+  `parse_format` turns it into `Column`s (prefix matching, "%N" widths, "ALL").
+- `rows_for` orders jobs and their steps as sacct lists them; `render` prints them fixed-width,
+  `-p` ("|" after every field) or `-P` (between fields).
+
+Value rules worth knowing (from the golden transcripts): a job's ExitCode shows codes >= 128
+less 128; CANCELLED and TIMEOUT jobs show 0:0 while their batch step keeps 0:15; the job row of
+a job cancelled by a user reads "CANCELLED by <uid>"; fields we do not measure (MaxRSS, AveCPU,
+...) print as SLURM prints them for a step with no samples.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from flowslurm.engine.model import Job, Step
+from flowslurm.slurm.sacct_fields import (
+    FIELDS, Ctx, FieldDef, clock, derived_exit_pair, format_exit, job_exit_pair, state_text,
+)
+from flowslurm.slurm.timeparse import SlurmValueError
+__all__ = [
+    "FIELDS", "FieldDef", "Column", "Ctx", "Row", "DEFAULT_FIELDS", "BRIEF_FIELDS", "LONG_FIELDS",
+    "field_list_spec", "parse_format", "helpformat", "rows_for", "render", "job_exit_pair",
+    "format_exit", "derived_exit_pair", "state_text",
+]
+
+DEFAULT_FIELDS = "jobid,jobname,partition,account,alloccpus,state,exitcode"
+BRIEF_FIELDS = "jobid,state,exitcode"
+LONG_FIELDS = (
+    "jobid,jobidraw,jobname,partition,maxvmsize,maxvmsizenode,maxvmsizetask,avevmsize,maxrss,"
+    "maxrssnode,maxrsstask,averss,maxpages,maxpagesnode,maxpagestask,avepages,mincpu,mincpunode,"
+    "mincputask,avecpu,ntasks,alloccpus,elapsed,state,exitcode,avecpufreq,reqcpufreqmin,"
+    "reqcpufreqmax,reqcpufreqgov,reqmem,consumedenergy,maxdiskread,maxdiskreadnode,maxdiskreadtask,"
+    "avediskread,maxdiskwrite,maxdiskwritenode,maxdiskwritetask,avediskwrite,reqtres,alloctres,"
+    "tresusageinave,tresusageinmax,tresusageinmaxn,tresusageinmaxt,tresusageinmin,tresusageinminn,"
+    "tresusageinmint,tresusageintot,tresusageoutmax,tresusageoutmaxn,tresusageoutmaxt,"
+    "tresusageoutave,tresusageouttot"
+)
+_MAX_WIDTH = 100_000  # SLURM would overflow its stack far before this; we simply clamp.
+_C_SPACE = " \t\n\v\f\r"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A field as requested with -o: the definition and the width in force (sign = justification)."""
+
+    field: FieldDef
+    width: int
+
+    @property
+    def name(self) -> str:
+        return self.field.name
+
+
+Row = tuple[Job, "Step | None"]
+
+_BY_LOWER: dict[str, int] = {f.name.lower(): i for i, f in enumerate(FIELDS)}
+
+# ---------------------------------------------------------------- -o / --format
+
+
+def helpformat() -> str:
+    """`sacct -e` / `--helpformat`: the field names, four to a line, each padded to 19."""
+    out: list[str] = []
+    for i, field in enumerate(FIELDS):
+        if i & 3:
+            out.append(" ")
+        elif i:
+            out.append("\n")
+        out.append(f"{field.name:<19}")
+    out.append("\n")
+    return "".join(out)
+
+
+def field_list_spec(
+    formats: Sequence[str] = (), *, brief: bool = False, long: bool = False, env: Mapping[str, str] | None = None
+) -> str:
+    """The field list sacct assembles: every -o value, then -b's and -l's lists; SACCT_FORMAT
+    (or the default list) only when none of those was given. Each piece ends with ','.
+
+    -o together with -l is fatal ("Options -o(--format) and -l(--long) are mutually exclusive...").
+    """
+    if long and formats:
+        raise SlurmValueError(
+            "Options -o(--format) and -l(--long) are mutually exclusive. Please remove one and retry.",
+            1,
+            level="fatal",
+        )
+    spec = "".join(f"{f}," for f in formats)
+    if brief:
+        spec += BRIEF_FIELDS + ","
+    if long:
+        spec += LONG_FIELDS + ","
+    if not formats and not brief and not long:
+        env_value = (env or {}).get("SACCT_FORMAT")
+        spec = f"{env_value if env_value is not None else DEFAULT_FIELDS},"
+    return spec
+
+
+def _atoi(text: str) -> int:
+    """C atoi: optional blanks and sign, then digits; 0 when there are none."""
+    i = 0
+    while i < len(text) and text[i] in _C_SPACE:
+        i += 1
+    sign = 1
+    if i < len(text) and text[i] in "+-":
+        sign = -1 if text[i] == "-" else 1
+        i += 1
+    start = i
+    while i < len(text) and "0" <= text[i] <= "9":
+        i += 1
+    value = sign * int(text[start:i]) if i > start else 0
+    return max(-_MAX_WIDTH, min(_MAX_WIDTH, value))
+
+
+def _find_field(name: str) -> int | None:
+    """The first field (table order) whose name starts with `name`, ignoring case."""
+    low = name.lower()
+    exact = _BY_LOWER.get(low)
+    if exact is not None and not any(f.name.lower().startswith(low) for f in FIELDS[:exact]):
+        return exact
+    for i, field in enumerate(FIELDS):
+        if field.name.lower().startswith(low):
+            return i
+    return None
+
+
+def parse_format(spec: str) -> list[Column]:
+    """Columns for a field list such as "JobID,JobName%30,State" (a missing trailing ',' is added).
+
+    As in sacct: names match by case-insensitive prefix (first field in table order), "ALL" (or
+    any prefix of it, e.g. "a") selects every field, "%N" sets the width (negative = left
+    justified, non-numbers read as 0), a width applies to every use of that field, and an empty
+    item ends the list. Unknown names raise SlurmValueError('Invalid field requested: "X"', 1).
+    """
+    if not spec.endswith(","):
+        spec += ","
+    chosen: list[int] = []
+    widths: dict[int, int] = {}
+    for piece in spec.split(",")[:-1]:
+        piece = piece.lstrip(_C_SPACE)
+        if not piece:
+            break
+        name, pct, width_text = piece.partition("%")
+        width = _atoi(width_text) if pct else None
+        if "all".startswith(name.lower()):
+            for i in range(len(FIELDS)):
+                if width is not None:
+                    widths[i] = width
+                chosen.append(i)
+            continue
+        index = _find_field(name)
+        if index is None:
+            low = name.lower()
+            if low in ("allocgres", "reqgres"):
+                kind = "AllocGRES" if low == "allocgres" else "ReqGRES"
+                tres = "AllocTRES" if low == "allocgres" else "ReqTRES"
+                raise SlurmValueError(f"{kind} has been removed, please use {tres}", 1, level="fatal")
+            raise SlurmValueError(f'Invalid field requested: "{name}"', 1)
+        if width is not None:
+            widths[index] = width
+        chosen.append(index)
+    return [Column(FIELDS[i], widths.get(i, FIELDS[i].width)) for i in chosen]
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _step_rank(step: Step) -> tuple[float, int, int]:
+    order = {"extern": 0, "batch": 1, "interactive": 2}
+    start = step.start_time if step.start_time else float("inf")
+    if step.step_id.isdigit():
+        return (start, 3, int(step.step_id))
+    return (start, order.get(step.step_id, 3), 0)
+
+
+def _job_key(job: Job) -> tuple[float, int, int, int]:
+    task = job.array_task_id if job.array_task_id is not None else 0xFFFFFFFE
+    return (int(job.submit_time), job.array_job_id or 0, task, job.job_id)
+
+
+def rows_for(
+    jobs: Iterable[Job], *, allocations_only: bool = False, steps_only: Mapping[int, Sequence[str]] | None = None
+) -> list[Row]:
+    """The rows sacct prints, in its order: jobs by submit time (then array job, task, id), each
+    followed by its steps in start order (extern, batch, 0, 1, ...).
+
+    `allocations_only` is -X (no steps). `steps_only` maps a job id to the only step ids to show
+    for it (when -j named steps, e.g. "380.batch"); such a job's own row is then left out.
+    """
+    rows: list[Row] = []
+    for job in sorted(jobs, key=_job_key):
+        only = steps_only.get(job.job_id) if steps_only and not allocations_only else None
+        if only is None:
+            rows.append((job, None))
+            if allocations_only:
+                continue
+        for step in sorted(job.steps, key=_step_rank):
+            if only is None or step.step_id in only:
+                rows.append((job, step))
+    return rows
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _date_text(value: float | None, width: int, ctx: Ctx, cache: dict[float, str]) -> str:
+    if not value:
+        text = "Unknown"
+    else:
+        text = cache.get(value)
+        if text is None:
+            text = time.strftime(ctx.time_format, time.localtime(value))
+            cache[value] = text
+    return text[:width]
+
+
+def _cells(col: Column, rows: Sequence[Row], ctx: Ctx, fixed: bool) -> list[str]:
+    """The printed text of one column for every row (fixed-width cells include the padding)."""
+    field = col.field
+    jget, sget = field.job, field.step
+    values = [jget(j, ctx) if s is None else sget(j, s, ctx) for j, s in rows]
+    width = abs(col.width)
+    left = col.width < 0
+    kind = field.kind
+    if kind == "date":
+        cache: dict[float, str] = {}
+        texts = [_date_text(v, width, ctx, cache) for v in values]
+    elif kind == "secs":
+        texts = [None if v is None else clock(int(v)) for v in values]  # type: ignore[misc]
+    elif kind == "uint":
+        texts = [None if v is None else str(v) for v in values]
+    else:
+        texts = values
+    if not fixed:
+        return ["" if t is None else t for t in texts]
+    blank = " " * width if (kind == "str" or kind == "date" or width) else " "
+    if kind == "str" or kind == "date":
+        if width == 0:
+            return [""] * len(texts)
+        cut = width - 1
+        texts = [t if t is None or len(t) <= width else t[:cut] + "+" for t in texts]
+    if left:
+        return [blank if not t else t.ljust(width) for t in texts]
+    return [blank if not t else t.rjust(width) for t in texts]
+
+
+def render(
+    rows: Sequence[Row],
+    columns: Sequence[Column],
+    *,
+    header: bool = True,
+    parsable: str | None = None,
+    delimiter: str | None = None,
+    now: float | None = None,
+    cluster: str = "",
+    time_format: str = "%Y-%m-%dT%H:%M:%S",
+    units: str | None = None,
+    noconvert: bool = False,
+) -> str:
+    """sacct's stdout for `rows`. `parsable` is None (fixed width), "ending" (-p: the delimiter
+    after every field) or "no_ending" (-P: between fields); `delimiter` (--delimiter) defaults
+    to "|". `header` False is -n/--noheader. `now` (default: the clock) prices running jobs."""
+    ctx = Ctx(time.time() if now is None else now, cluster, time_format, units, noconvert)
+    fixed = parsable is None
+    delim = "|" if delimiter is None else delimiter
+    out: list[str] = []
+    if header:
+        if fixed:
+            names = [f"{c.name[: abs(c.width)]:{'<' if c.width < 0 else '>'}{abs(c.width)}} " for c in columns]
+            out.append("".join(names) + "\n")
+            out.append("".join("-" * abs(c.width) + " " for c in columns) + "\n")
+        else:
+            out.append(_join([c.name for c in columns], parsable, delim) + "\n")
+    if not rows:
+        return "".join(out)
+    cols = [_cells(c, rows, ctx, fixed) for c in columns]
+    if not cols:
+        out.append("\n" * len(rows))
+    elif fixed:
+        out.append("".join(" ".join(cells) + " \n" for cells in zip(*cols)))
+    else:
+        out.extend(_join(cells, parsable, delim) + "\n" for cells in zip(*cols))
+    return "".join(out)
+
+
+def _join(cells: Sequence[str], parsable: str | None, delim: str) -> str:
+    text = delim.join(cells)
+    return text + delim if parsable == "ending" and cells else text
