@@ -31,9 +31,9 @@ def print_error(prog: str, err: SlurmInputError | FlowError, stream: TextIO) -> 
     preamble = getattr(err, "preamble", None)
     if preamble:
         stream.write(preamble.rstrip("\n") + "\n")
-    label = getattr(err, "label", "error")
+    label = getattr(err, "level", None) or getattr(err, "label", "error")
     for line in err.message.splitlines() or [""]:
-        if line.startswith(f"{prog}: ") or line.startswith("Try \""):
+        if label == "bare" or line.startswith(f"{prog}: ") or line.startswith("Try \""):
             stream.write(line + "\n")
         else:
             stream.write(f"{prog}: {label}: {line}\n")

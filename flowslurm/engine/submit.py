@@ -137,14 +137,17 @@ def cancel(ledger: Ledger, job_ids: list[int], uid: int, *, home: Path | None = 
     return touched
 
 
-def send_signal(ledger: Ledger, job_ids: list[int], signum: int) -> list[int]:
-    """Deliver a signal to running jobs' processes without ending them (scancel --signal)."""
+def send_signal(ledger: Ledger, job_ids: list[int], signum: int, scope: str = "steps") -> list[int]:
+    """Deliver a signal to running jobs' processes without ending them (scancel --signal).
+
+    scope: "steps" (every process but the batch shell, SLURM's default), "batch" (the batch
+    shell's process group, --batch) or "full" (all of the job, --full)."""
     sent = []
     with ledger.write() as conn:
         for job_id in job_ids:
             row = conn.execute("SELECT state, shepherd_pid FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
             if row and row[0] == "RUNNING" and row[1]:
-                conn.execute("UPDATE jobs SET signal_request = ? WHERE job_id = ?", (str(signum), job_id))
+                conn.execute("UPDATE jobs SET signal_request = ? WHERE job_id = ?", (f"{signum}:{scope}", job_id))
                 sent.append((job_id, row[1]))
     for _job_id, pid in sent:
         try:

@@ -378,15 +378,58 @@ def _ranged(ranges: list[_Range]) -> str:
     return ",".join(parts)
 
 
+def _intersect(a: _Range, b: _Range) -> _Range | None:
+    """The hosts a (sorted first) and b share, when SLURM sees an overlap."""
+    if a.single or b.single:
+        return None
+    if a.hi > b.lo and _prefix_cmp(a, b) == 0 and _width_combine(a, b):
+        return _Range(a.prefix, b.lo, min(a.hi, b.hi), a.width)
+    return None
+
+
+def _coalesce(ranges: list[_Range]) -> None:
+    """Split overlapping neighbours apart, as SLURM's hostlist_coalesce (duplicates are kept)."""
+    i = len(ranges) - 1
+    while i > 0:
+        shared = _intersect(ranges[i - 1], ranges[i])
+        if shared is None:
+            i -= 1
+            continue
+        before, after = ranges[i - 1], ranges[i]
+        j = i
+        if shared.hi < before.hi:
+            after.hi = before.hi
+        before.hi = shared.lo
+        after.lo = shared.hi
+        if before.hi < before.lo:
+            del ranges[i]
+        for number in range(shared.lo, shared.hi + 1):
+            if number > before.hi:
+                ranges.insert(j, _Range(shared.prefix, number, number, shared.width))
+                j += 1
+            if number < after.lo:
+                ranges.insert(j, _Range(shared.prefix, number, number, shared.width))
+                j += 1
+        i = len(ranges) - 1
+
+
+def _collapse(ranges: list[_Range]) -> None:
+    """Join neighbours that continue each other."""
+    for i in range(len(ranges) - 1, 0, -1):
+        before, after = ranges[i - 1], ranges[i]
+        if before.hi == after.lo - 1 and _prefix_cmp(before, after) == 0 and _width_combine(before, after):
+            before.hi = after.hi
+            del ranges[i]
+
+
 def _sorted(hl: _Hostlist) -> _Hostlist:
-    """Host by host in SLURM's sort order, joined again (duplicates are kept)."""
-    hosts = [_Range(r.prefix, n, n, r.width, r.single) for r in hl.ranges
-             for n in ([r.lo] if r.single else range(r.lo, r.hi + 1))]
-    hosts.sort(key=cmp_to_key(_range_cmp))
-    result = _Hostlist()
-    for host in hosts:
-        _push_range(result, host)
-    return result
+    """SLURM's hostlist_sort: ranges in natural order, overlaps split, neighbours joined."""
+    ranges = [_Range(r.prefix, r.lo, r.hi, r.width, r.single) for r in hl.ranges]
+    if len(ranges) > 1:
+        ranges.sort(key=cmp_to_key(_range_cmp))
+        _coalesce(ranges)
+        _collapse(ranges)
+    return _Hostlist(ranges, hl.hosts)
 
 
 def compress(names: Iterable[str], *, sort: bool = False) -> str:

@@ -14,6 +14,12 @@ from flowslurm.slurm.values import _strtol, parse_index_set
 
 __all__ = ["DepClause", "Dependency", "parse_dependency", "format_dependency", "JobIdSelector", "parse_job_ids"]
 
+
+def _digit(ch: str) -> bool:
+    """True for one ASCII digit (C isdigit), False for "" and other characters."""
+    return len(ch) == 1 and "0" <= ch <= "9"
+
+
 # ---------------------------------------------------------------- dependencies
 
 _DEP_ERROR = "Batch job submission failed: Job dependency problem"
@@ -66,7 +72,7 @@ def _expand_array_deps(text: str) -> str:
             out.append(text[i:])
             break
         k = start
-        while k > i and text[k - 1].isdigit():
+        while k > i and _digit(text[k - 1]):
             k -= 1
         close = text.find("]", start)
         ids = parse_index_set(text[start + 2 : close]) if close > 0 and k < start else None
@@ -132,7 +138,7 @@ def parse_dependency(text: str) -> Dependency | None:
         if rest[:9].lower() == "singleton":
             failed, i = _dep_state(s, i + 9)
             clauses.append(DepClause("singleton", failed=failed))
-        elif ":" not in rest and rest[:1].isdigit():
+        elif ":" not in rest and _digit(rest[:1]):
             clause, i = _dep_target(s, i, "afterany", ",")
             clauses.append(clause)
         else:
@@ -285,21 +291,21 @@ def _sacct_ids(args: list[str]) -> list[JobIdSelector]:
         for tok in arg.split(","):
             if tok == "":
                 continue
-            if not tok[0].isdigit():
+            if not _digit(tok[0]):
                 raise SlurmValueError(f"Bad job/step specified: {tok}", 1, level="fatal")
             name, dot, step_text = tok.partition(".")
             step: str | None = None
             if dot:
                 if step_text in ("batch", "extern", "interactive"):
                     step = step_text
-                elif step_text[:1].isdigit():
+                elif _digit(step_text[:1]):
                     step = str(_strtol(step_text)[0])
                 else:
                     raise SlurmValueError(f"Bad step specified: {name}", 1, level="fatal")
             tasks: tuple[int, ...] | None = None
             if "_" in name:
                 under = name[name.index("_") + 1 :]
-                if not under[:1].isdigit():
+                if not _digit(under[:1]):
                     raise SlurmValueError(f"Bad job array element specified: {name}", 1, level="fatal")
                 tasks = (int(_strtol(under)[0] or 0),)
             selector = JobIdSelector(int(_strtol(name)[0] or 0), tasks, step)

@@ -1,31 +1,34 @@
-"""sacct's output as SLURM 22.05 prints it: the field table, -o/--format parsing and rendering.
+"""sacct's output as SLURM 22.05 prints it: -o/--format parsing, row order and rendering.
 
-Pure functions over `Job` / `Step` (flowslurm.engine.model): no ledger access, no I/O.
+Pure functions over `Job` / `Step` (flowslurm.engine.model): no ledger access, no I/O. The field
+table itself (widths, print kinds, how each value comes from the model) is in `sacct_fields`.
 
-- `FIELDS`: every sacct 22.05 field (the --helpformat list), with its default width, how it is
-  printed (`kind`: "str", "uint", "date" or "secs") and how its value comes from our model.
 - `field_list_spec` assembles the field list the way sacct does (-o, -b, -l, SACCT_FORMAT);
   `parse_format` turns it into `Column`s (prefix matching, "%N" widths, "ALL").
-- `rows_for` orders jobs and their steps as sacct lists them; `render` prints them fixed-width,
-  `-p` ("|" after every field) or `-P` (between fields).
-
-Value rules worth knowing (from the golden transcripts): a job's ExitCode shows codes >= 128
-less 128; CANCELLED and TIMEOUT jobs show 0:0 while their batch step keeps 0:15; the job row of
-a job cancelled by a user reads "CANCELLED by <uid>"; fields we do not measure (MaxRSS, AveCPU,
-...) print as SLURM prints them for a step with no samples.
+- `rows_for` orders jobs and their steps as sacct lists them; `render` prints them fixed-width
+  (truncating with '+'), `-p` (the delimiter after every field) or `-P` (between fields).
+- `helpformat` is `sacct -e`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
 from flowslurm.engine.model import Job, Step
 from flowslurm.slurm.sacct_fields import (
-    FIELDS, Ctx, FieldDef, clock, derived_exit_pair, format_exit, job_exit_pair, state_text,
+    FIELDS,
+    Ctx,
+    FieldDef,
+    clock,
+    derived_exit_pair,
+    format_exit,
+    job_exit_pair,
+    state_text,
 )
 from flowslurm.slurm.timeparse import SlurmValueError
+
 __all__ = [
     "FIELDS", "FieldDef", "Column", "Ctx", "Row", "DEFAULT_FIELDS", "BRIEF_FIELDS", "LONG_FIELDS",
     "field_list_spec", "parse_format", "helpformat", "rows_for", "render", "job_exit_pair",
@@ -61,8 +64,6 @@ class Column:
 
 
 Row = tuple[Job, "Step | None"]
-
-_BY_LOWER: dict[str, int] = {f.name.lower(): i for i, f in enumerate(FIELDS)}
 
 # ---------------------------------------------------------------- -o / --format
 
@@ -124,9 +125,6 @@ def _atoi(text: str) -> int:
 def _find_field(name: str) -> int | None:
     """The first field (table order) whose name starts with `name`, ignoring case."""
     low = name.lower()
-    exact = _BY_LOWER.get(low)
-    if exact is not None and not any(f.name.lower().startswith(low) for f in FIELDS[:exact]):
-        return exact
     for i, field in enumerate(FIELDS):
         if field.name.lower().startswith(low):
             return i

@@ -35,6 +35,12 @@ class SlurmValueError(SlurmInputError):
         self.level = level
 
 
+def digits_value(digits: str) -> int:
+    """Value of an ASCII digit string, saturating at 10**30 (no huge-int conversions)."""
+    trimmed = digits.lstrip("0")
+    return int(trimmed or "0") if len(trimmed) <= 30 else 10**30
+
+
 # ---------------------------------------------------------------- time limits
 
 
@@ -70,11 +76,11 @@ def _timespec_seconds(text: str) -> int | None:
     if "-" in text:
         head, _, rest = text.partition("-")
         if head == "":  # "-N": a negative day count
-            return -int(rest) * 86400
-        parts = [int(p) for p in rest.split(":")] if rest else []
+            return -digits_value(rest) * 86400
+        parts = [digits_value(p) for p in rest.split(":")] if rest else []
         parts += [0] * (3 - len(parts))
-        return int(head) * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
-    parts = [int(p) for p in text.split(":")]
+        return digits_value(head) * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
+    parts = [digits_value(p) for p in text.split(":")]
     if len(parts) == 3:
         return parts[0] * 3600 + parts[1] * 60 + parts[2]
     if len(parts) == 2:
@@ -327,9 +333,9 @@ def _begin_epoch(s: str, now: int) -> int:
     """Epoch seconds for a --begin value, 0 when it names no time; raises _BadTime."""
     if s[:3].lower() == "uts":
         digits = s[3:]
-        if not digits.isdigit() or not digits.isascii() or not 1000000 <= int(digits) <= _MAX_EPOCH:
+        if not digits.isdigit() or not digits.isascii() or not 1000000 <= digits_value(digits) <= _MAX_EPOCH:
             raise _BadTime(0)
-        return int(digits)
+        return digits_value(digits)
     today = _localtime(now, 0)
     hour = minute = month = day = -1
     second = 0

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from flowslurm.errors import SlurmInputError, SubmitError
 from flowslurm.slurm.timeparse import (
     SlurmValueError,
+    digits_value,
     format_duration_sacct,
     format_duration_squeue,
     format_time_limit,
@@ -55,7 +56,7 @@ def _strtol(s: str, i: int = 0) -> tuple[int | None, int]:
         j += 1
     if j == start:
         return None, i
-    value = sign * int(s[start:j])
+    value = sign * digits_value(s[start:j])
     return max(-_LONG_MAX - 1, min(_LONG_MAX, value)), j
 
 
@@ -111,9 +112,9 @@ class GresItem(NamedTuple):
 def _gres_count(word: str) -> int | None:
     """A GRES count ("4", "2k" = 2048); None when `word` is not a count."""
     if word.isascii() and word.isdigit():
-        return int(word)
+        return digits_value(word)
     if len(word) > 1 and word[:-1].isascii() and word[:-1].isdigit() and word[-1].upper() in "KMGTP":
-        return int(word[:-1]) * 1024 ** ("KMGTP".index(word[-1].upper()) + 1)
+        return digits_value(word[:-1]) * 1024 ** ("KMGTP".index(word[-1].upper()) + 1)
     return None
 
 
@@ -298,7 +299,7 @@ def parse_index_set(text: str) -> list[int] | None:
         lo, _, hi = item.partition("-")
         if not (lo.isascii() and lo.isdigit()) or (hi and not (hi.isascii() and hi.isdigit())):
             return None
-        first, last = int(lo), int(hi) if hi else int(lo)
+        first, last = digits_value(lo), digits_value(hi) if hi else digits_value(lo)
         if last < first or last - first > 100_000:
             return None
         ids.update(range(first, last + 1))

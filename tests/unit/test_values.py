@@ -307,3 +307,35 @@ def test_fuzz_value_parsers_raise_only_slurm_errors() -> None:
                 parse(text)
             except SlurmInputError:
                 pass
+
+
+def test_huge_numbers_raise_only_slurm_errors() -> None:
+    # 5000 digits would make a bare int() raise ValueError (Python's digit limit)
+    from flowslurm.slurm.jobrefs import parse_dependency, parse_job_ids
+    from flowslurm.slurm.timeparse import parse_begin, parse_time_limit
+
+    big = "1" * 5000
+    calls = [
+        lambda: parse_time_limit(big),
+        lambda: parse_memory(big),
+        lambda: parse_gres("gpu:" + big),
+        lambda: parse_array("1-" + big),
+        lambda: parse_index_set("1-" + big),
+        lambda: parse_signal(big),
+        lambda: parse_signal_spec("1@" + big),
+        lambda: parse_count(big, "--ntasks"),
+        lambda: parse_nodes(big),
+        lambda: parse_job_ids(["1_[" + big + "]"]),
+        lambda: parse_job_ids([big], "sacct"),
+        lambda: parse_dependency("afterok:" + big),
+        lambda: parse_begin("uts" + big, 0.0),
+    ]
+    for call in calls:
+        try:
+            call()
+        except SlurmInputError:
+            pass
+    with pytest.raises(SubmitError):
+        parse_array("1-" + big)
+    with pytest.raises(SlurmInputError):
+        parse_memory(big)

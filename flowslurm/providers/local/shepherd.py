@@ -169,7 +169,7 @@ class Shepherd:
                     pass
                 cancel_uid, sig = self._mailbox()
                 if sig:
-                    proctree.signal_job(self.token, int(sig), proc.pid)
+                    self._deliver(sig, proc.pid)
                 if cancel_uid is not None and ending is None:
                     self.cancel_uid = cancel_uid
                     self._log(stderr_fd, f"*** JOB {job.job_id} ON {self.node.name} CANCELLED AT {_stamp(time.time())} ***")
@@ -201,6 +201,24 @@ class Shepherd:
         if status > 0:
             return "FAILED", "NonZeroExitCode", status, 0, "FAILED"
         return "COMPLETED", "None", 0, 0, "COMPLETED"
+
+    def _deliver(self, request: str, shell_pid: int) -> None:
+        """A signal from scancel: "SIG:scope" with scope steps, batch or full."""
+        signum, _, scope = request.partition(":")
+        if scope == "batch":
+            try:
+                os.killpg(shell_pid, int(signum))
+            except (ProcessLookupError, PermissionError):
+                pass
+        elif scope == "full":
+            proctree.signal_job(self.token, int(signum), shell_pid)
+        else:
+            for pid in proctree.job_pids(self.token):
+                if pid != shell_pid:
+                    try:
+                        os.kill(pid, int(signum))
+                    except (ProcessLookupError, PermissionError):
+                        pass
 
     def _terminate(self, proc: subprocess.Popen[bytes]) -> float:
         for sig in proctree.SIGNALS_TERMINATE:

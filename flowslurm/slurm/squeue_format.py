@@ -1,0 +1,472 @@
+"""squeue's output: format compilation (-o / -O), array folding, sorting, state filters, rendering.
+
+Pure functions over `flowslurm.engine.model.Job` rows; no ledger access and no I/O. A format is
+compiled once into a printf-style row template plus one column function per field, so rendering
+builds each column with a list comprehension and each line with a single `%` operation.
+
+SLURM 22.05 behaviours kept on purpose:
+- `-o` is split on "%" (empty pieces skipped, so "%%" is no escape); text before the first "%" is
+  a literal prefix; each piece is `[.][digits]letter` + literal suffix. A size is both the minimum
+  and (for left-justified or "cut" values) the maximum width. A bad piece prints itself literally
+  and adds "Invalid job format specification: <char>" to `errors`; output still goes on (exit 0).
+- `-O` is a comma list of `name[:[.]size][suffix]`, default width 20, names case-insensitive.
+- Pending tasks of one array fold into one `N_[0-9%2]` line; `-r` prints them one per task.
+- Default order: partition, state code, priority (high first), on top of SLURM's start-time pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from flowslurm.engine.model import Job
+from flowslurm.errors import SlurmInputError
+from flowslurm.slurm import squeue_fields as sf
+
+DEFAULT_FORMAT = "%.18i %.9P %.8j %.8u %.2t %.10M %.6D %R"
+LONG_FORMAT = "%.18i %.9P %.8j %.8u %.8T %.10M %.9l %.6D %R"
+DEFAULT_SORT = "P,t,-p"
+ERROR_PREFIX = "squeue: error: "
+BITSTR_LEN = 64  # SLURM_BITSTR_LEN default: array task lists longer than this end in "..."
+
+# State names in the order SLURM lists them in its "Valid job states" message.
+BASE_STATES = ("PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
+               "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY")
+FLAG_STATES = ("COMPLETING", "CONFIGURING", "RESIZING", "RESV_DEL_HOLD", "REQUEUED", "REQUEUE_FED",
+               "REQUEUE_HOLD", "REVOKED", "SIGNALING", "SPECIAL_EXIT", "STAGE_OUT", "STOPPED")
+ALL_STATES = frozenset(BASE_STATES + FLAG_STATES)
+# What squeue lists without -t: pending, running, suspended, completing (and their flag states).
+DEFAULT_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING",
+                            "STAGE_OUT", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
+                            "SIGNALING", "SPECIAL_EXIT", "RESV_DEL_HOLD", "STOPPED"})
+
+
+@dataclass(slots=True)
+class Item:
+    """One compiled piece: a field (with width/justification) or literal text only (field None)."""
+
+    field: sf.Field | None
+    width: int = 0
+    right: bool = False
+    suffix: str = ""
+
+
+@dataclass(slots=True)
+class CompiledFormat:
+    """A compiled squeue format: pieces, the row template and any errors SLURM would print."""
+
+    items: list[Item]
+    errors: list[str] = field(default_factory=list)
+    template: str = ""
+    header_line: str = ""
+
+
+# --- compiling formats ----------------------------------------------------------------------
+
+
+def _spec_text(width: int, right: bool, cut: bool | None) -> str:
+    """printf conversion for a value: "%18.18s" (right, cut), "%18s", "%-8.8s", "%s", "%s "."""
+    if width > 0:
+        if right:
+            return f"%{width}.{width}s" if cut else f"%{width}s"
+        return f"%-{width}.{width}s"
+    return "%s " if width < 0 else "%s"
+
+
+def _finish(items: list[Item], errors: list[str]) -> CompiledFormat:
+    template_parts: list[str] = []
+    header_parts: list[str] = []
+    for item in items:
+        fld = item.field
+        if fld is not None:
+            template_parts.append(_spec_text(item.width, item.right, fld.cut is True))
+            header_parts.append(pad(fld.header, item.width, item.right, fld.header_cut))
+        template_parts.append(item.suffix.replace("%", "%%"))
+        header_parts.append(item.suffix)
+    return CompiledFormat(items, errors, "".join(template_parts), "".join(header_parts))
+
+
+def pad(text: str, width: int, right: bool, cut: bool = True) -> str:
+    """One value laid out as SLURM's _print_str does."""
+    if width > 0:
+        if right:
+            return (text[:width] if cut else text).rjust(width)
+        return text[:width].ljust(width)
+    return text + " " if width < 0 else text
+
+
+def compile_format(fmt: str) -> CompiledFormat:
+    """Compile an -o/--format string ("%all" expands to every letter, "|"-separated)."""
+    if fmt.lower() == "%all":
+        letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+        letters += [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+        fmt = "|".join("%" + c for c in letters)
+    items: list[Item] = []
+    errors: list[str] = []
+    first = fmt.find("%")
+    if first < 0:
+        return _finish([Item(None, suffix=fmt)] if fmt else [], errors)
+    if first > 0:
+        items.append(Item(None, suffix=fmt[:first]))
+    for token in fmt[first:].split("%"):
+        if not token:
+            continue
+        i = 0
+        right = token[0] == "."
+        if right:
+            i = 1
+        start = i
+        while i < len(token) and "0" <= token[i] <= "9":
+            i += 1
+        width = int(token[start:i]) if i > start else 0
+        letter = token[i] if i < len(token) else ""
+        fld = sf.FIELDS.get(letter) if letter else None
+        if fld is None:
+            items.append(Item(None, suffix="%" + token))
+            errors.append(f"{ERROR_PREFIX}Invalid job format specification: {letter}")
+        else:
+            items.append(Item(fld, width, right, token[i + 1:]))
+    return _finish(items, errors)
+
+
+def compile_long_format(spec: str) -> CompiledFormat:
+    """Compile an -O/--Format list: "JobID,Name:30,State:.12|" style entries."""
+    items: list[Item] = []
+    errors: list[str] = []
+    for token in spec.split(","):
+        if not token:
+            continue
+        name, sep, rest = token.partition(":")
+        right, width, suffix = False, 20, ""
+        if sep:
+            if rest.startswith("."):
+                right, rest = True, rest[1:]
+            width, suffix = _leading_int(rest)
+        fld = sf.long_field(name)
+        if fld is None:
+            items.append(Item(None, suffix=suffix))
+            errors.append(f"{ERROR_PREFIX}Invalid job format specification: {name}")
+        else:
+            items.append(Item(fld, width, right, suffix))
+    return _finish(items, errors)
+
+
+compile_Format = compile_long_format  # the name used in the brief, after squeue's -O/--Format
+
+
+def _leading_int(text: str) -> tuple[int, str]:
+    """strtol(text, &end, 10): the leading integer (0 if none) and what follows it."""
+    stripped = text.lstrip(" \t\n\v\f\r")
+    i = 1 if stripped[:1] in ("+", "-") else 0
+    j = i
+    while j < len(stripped) and stripped[j].isdigit() and stripped[j].isascii():
+        j += 1
+    if j == i:
+        return 0, text
+    return int(stripped[:j]), stripped[j:]
+
+
+def select_format(fmt: str | None = None, long_fmt: str | None = None, *, long: bool = False,
+                  environ: dict[str, str] | None = None) -> CompiledFormat:
+    """The format squeue uses for -o / -O / -l and SQUEUE_FORMAT / SQUEUE_FORMAT2 (in that order)."""
+    if long and fmt is not None:
+        raise SlurmInputError("squeue: fatal: Options -o(--format) and -l(--long) are mutually "
+                              "exclusive. Please remove one and retry.", 1)
+    if fmt is None and long_fmt is None and environ:
+        if environ.get("SQUEUE_FORMAT") is not None:
+            fmt = environ["SQUEUE_FORMAT"]
+        elif environ.get("SQUEUE_FORMAT2") is not None:
+            long_fmt = environ["SQUEUE_FORMAT2"]
+    if fmt is not None:
+        return compile_format(fmt)
+    if long_fmt is not None:
+        return compile_long_format(long_fmt)
+    return compile_format(LONG_FORMAT if long else DEFAULT_FORMAT)
+
+
+# --- states ---------------------------------------------------------------------------------
+
+
+def parse_states(text: str) -> frozenset[str]:
+    """`-t/--states`: "all", or a comma list of long or compact names in any case."""
+    if text.lower() == "all":
+        return ALL_STATES
+    by_name = {s: s for s in ALL_STATES}
+    by_name.update({code: s for s, code in sf.STATE_COMPACT.items()})
+    out: set[str] = set()
+    for token in text.split(","):
+        if not token:
+            continue
+        state = by_name.get(token.upper())
+        if state is None:
+            valid = ",".join(BASE_STATES + FLAG_STATES)
+            raise SlurmInputError(f"{ERROR_PREFIX}Invalid job state specified: {token}\n"
+                                  f"{ERROR_PREFIX}Valid job states include: {valid}\n", 1)
+        out.add(state)
+    return frozenset(out)
+
+
+def filter_states(jobs: Iterable[Job], states: frozenset[str] | None = None) -> list[Job]:
+    """Keep the jobs squeue would list for `states` (None: the default pending/running set)."""
+    wanted = DEFAULT_STATES if states is None else states
+    return [j for j in jobs if j.state in wanted]
+
+
+# --- arrays ---------------------------------------------------------------------------------
+
+
+def parse_array_ids(text: str) -> list[int]:
+    """Task ids of an array spec such as "0-3,5,7-15:4%2" (the throttle is ignored)."""
+    ids: set[int] = set()
+    for part in text.split("%", 1)[0].split(","):
+        if not part:
+            continue
+        rng, _, step_text = part.partition(":")
+        lo_text, dash, hi_text = rng.partition("-")
+        lo = int(lo_text)
+        hi = int(hi_text) if dash else lo
+        step = int(step_text) if step_text else 1
+        ids.update(range(lo, hi + 1, max(step, 1)))
+    return sorted(ids)
+
+
+def format_array_ids(ids: list[int], throttle: int = 0) -> str:
+    """SLURM's text for a set of task ids: "0-3,5", "0-100:10" for an even step, "%N" throttle."""
+    ids = sorted(set(ids))
+    text = ""
+    if ids and ids[-1] - ids[0] > 10 and len(ids) > 5 and ids[1] != ids[0] + 1:
+        step = ids[1] - ids[0]
+        if all(b - a == step for a, b in zip(ids, ids[1:])):
+            text = f"{ids[0]}-{ids[-1]}:{step}"
+    if not text:
+        parts: list[str] = []
+        i = 0
+        while i < len(ids):
+            j = i
+            while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
+                j += 1
+            parts.append(str(ids[i]) if i == j else f"{ids[i]}-{ids[j]}")
+            i = j + 1
+        text = ",".join(parts)[:BITSTR_LEN - 1]
+        if len(text) > BITSTR_LEN - 3:
+            text = text[:BITSTR_LEN - 4] + "..."
+    if throttle > 0:
+        text += f"%{throttle}"
+    return text
+
+
+def _fold(jobs: list[Job]) -> tuple[list[Job], dict[int, list[Job]]]:
+    """Folded rows plus, for each folded row (by id()), its pending tasks in task order."""
+    out: list[Job | None] = []
+    groups: dict[tuple[int, str, str], list[Job]] = {}
+    masters: dict[tuple[int, str, str], Job] = {}
+    slots: dict[tuple[int, str, str], int] = {}
+    for job in jobs:
+        aid = job.array_job_id
+        if aid is None or job.state != "PENDING":
+            out.append(job)
+            continue
+        key = (aid, job.name, job.partition)
+        if job.array_task_id is None:
+            if key in masters:  # a second master row for the same array: leave it alone
+                out.append(job)
+                continue
+            masters[key] = job
+        else:
+            groups.setdefault(key, []).append(job)
+        if key not in slots:
+            slots[key] = len(out)
+            out.append(None)
+    members: dict[int, list[Job]] = {}
+    for key, slot in slots.items():
+        tasks = sorted(groups.get(key, []), key=lambda j: j.array_task_id or 0)
+        master = masters.get(key)
+        ids = [t.array_task_id for t in tasks if t.array_task_id is not None]
+        if master is not None:
+            ids += parse_array_ids(master.array_spec or "")
+        rep = master if master is not None else tasks[0]
+        throttle = rep.array_throttle or (tasks[0].array_throttle if tasks else 0)
+        folded = dataclasses.replace(rep, job_id=key[0], array_task_id=None,
+                                     array_spec=format_array_ids(ids, throttle))
+        out[slot] = folded
+        members[id(folded)] = _expand(folded, tasks, master)
+    return [j for j in out if j is not None], members
+
+
+def _expand(folded: Job, tasks: list[Job], master: Job | None) -> list[Job]:
+    """One row per task id of a folded array, as `squeue -r` prints it (job id = the array's)."""
+    aid = folded.job_id
+    by_id = {t.array_task_id: t for t in tasks}
+    ids = sorted(set(by_id) | set(parse_array_ids(master.array_spec or "") if master else ()))
+    rows = []
+    for tid in ids:
+        row = by_id.get(tid)
+        if row is None or row.job_id != aid:
+            row = dataclasses.replace(row if row is not None else folded, job_id=aid,
+                                      array_task_id=tid, array_spec=None)
+        rows.append(row)
+    return rows
+
+
+def fold_array_tasks(jobs: list[Job]) -> list[Job]:
+    """Fold pending tasks of one array (same name and partition) into one row `N_[spec]`.
+
+    The row is a copy of the lowest pending task (or of the array's master row) with
+    job_id = array_job_id, array_task_id None and array_spec the compact task list with the
+    throttle, e.g. "0-3,5,7-9%2". Other rows are returned unchanged, in input order.
+    """
+    return _fold(jobs)[0]
+
+
+# --- sorting --------------------------------------------------------------------------------
+
+SortKey = Callable[[Job], Any]
+_NO_SORT = frozenset("bcfhnO")
+
+
+def _id_key(j: Job) -> tuple[int, int]:
+    if j.array_job_id is None:
+        return (j.job_id, sf.NO_VAL)
+    return (j.array_job_id, sf.NO_VAL if j.array_task_id is None else j.array_task_id)
+
+
+def _limit_key(j: Job) -> int:
+    secs = sf.time_limit_secs(j)
+    return sf.INFINITE if secs is None else (sf.NO_VAL if secs < 0 else secs // 60)
+
+
+def _sort_keys(now: int) -> dict[str, SortKey]:
+    ctx = sf.Ctx(now)
+
+    def left(j: Job) -> int:
+        secs = sf.time_limit_secs(j)
+        return sf.INFINITE if secs is None or secs < 0 else secs - sf.time_used(j, now)
+
+    def end(j: Job) -> float:
+        value = sf.end_time(j, now)
+        return float(sf.INFINITE) if isinstance(value, str) else float(value or 0)
+
+    return {
+        "B": lambda j: j.batch_host, "C": lambda j: j.num_cpus,
+        "d": lambda j: int(j.spec.get("tmp_mb") or 0) if j.spec else 0,
+        "D": lambda j: j.nodes, "e": end, "g": lambda j: sf._group(j, ctx), "G": lambda j: j.gid,
+        "H": lambda j: 0, "I": lambda j: 0, "J": lambda j: 0, "z": lambda j: 0,
+        "i": _id_key, "j": lambda j: j.name, "l": _limit_key, "L": left,
+        "m": lambda j: j.mem_per_cpu_mb or j.mem_mb, "M": lambda j: sf.time_used(j, now),
+        "N": lambda j: j.node_list, "p": lambda j: j.priority, "Q": lambda j: j.priority,
+        "P": lambda j: j.partition, "t": lambda j: sf.STATE_COMPACT.get(j.state, "?"),
+        "T": lambda j: j.state, "u": lambda j: sf._user(j, ctx), "U": lambda j: j.uid,
+        "v": lambda j: (j.spec.get("reservation") or "") if j.spec else "",
+        "V": lambda j: j.submit_time,
+    }
+
+
+_SORT_LETTERS = frozenset("BCdDegGHIJzijlLmMNpQPtTuUvVS") | _NO_SORT
+
+
+def parse_sort(spec: str) -> list[tuple[str, bool]]:
+    """`-S/--sort` into (key, descending) pairs, first key most significant; "cluster" is a key.
+
+    Read right to left like SLURM: every letter is a key, "-" just before it reverses it."""
+    keys: list[tuple[str, bool]] = []
+    i = len(spec) - 1
+    while i >= 0:
+        ch = spec[i]
+        if ch in ",+-":
+            i -= 1
+            continue
+        if i + 1 >= 7 and spec[i - 6:i + 1].lower() == "cluster":
+            keys.append(("cluster", i >= 7 and spec[i - 7] == "-"))
+            i -= 7
+            continue
+        if ch not in _SORT_LETTERS:
+            raise SlurmInputError(f"{ERROR_PREFIX}Invalid sort specification: {ch}", 1)
+        keys.append((ch, i > 0 and spec[i - 1] == "-"))
+        i -= 1
+    keys.reverse()
+    return keys
+
+
+def _start_sort(jobs: list[Job], descending: bool, now: int, effective: bool) -> list[Job]:
+    """SLURM's start-time comparator under glibc's merge sort: jobs with a start time, ordered
+    (stably) by it; then those without one, in reverse of their incoming order."""
+    started: list[tuple[float, Job]] = []
+    unstarted: list[Job] = []
+    for j in jobs:
+        start = sf.start_time(j, now)
+        if not start:
+            unstarted.append(j)
+        else:
+            if effective and j.state == "PENDING" and start < now:
+                start = now
+            started.append((start, j))
+    started.sort(key=lambda pair: pair[0], reverse=descending)
+    unstarted.reverse()
+    return [j for _, j in started] + unstarted
+
+
+def sort_jobs(jobs: list[Job], sort: str | None = None, *, now: float) -> list[Job]:
+    """Order rows as squeue does: its start-time pass, then the --sort keys (default "P,t,-p")."""
+    now_i = int(now)
+    rows = _start_sort(jobs, True, now_i, effective=False)
+    keys = parse_sort(DEFAULT_SORT if sort is None else sort)
+    table = _sort_keys(now_i)
+    for letter, descending in reversed(keys):
+        if letter == "S":
+            rows = _start_sort(rows, descending, now_i, effective=True)
+        elif letter in table:
+            rows.sort(key=table[letter], reverse=descending)
+    return rows
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def _column(item: Item, jobs: list[Job], ctx: sf.Ctx) -> list[Any]:
+    fld = item.field
+    assert fld is not None
+    cut_width = item.width if item.right and item.width > 0 else 0
+    values = fld.column(jobs, ctx, cut_width)
+    if fld.nullable:
+        null = "" if (not item.right and 0 < item.width < 6) else "(null)"
+        values = [null if v is None else v for v in values]
+    return values
+
+
+def format_rows(jobs: list[Job], fmt: CompiledFormat, *, now: float, node_name: str = "",
+                cluster: str = "") -> list[str]:
+    """One line (without newline) per row, in the given order; no folding or sorting."""
+    ctx = sf.Ctx(int(now), node_name, cluster)
+    columns = [_column(item, jobs, ctx) for item in fmt.items if item.field is not None]
+    template = fmt.template
+    if not columns:
+        return [template.replace("%%", "%")] * len(jobs)
+    return [template % row for row in zip(*columns)]
+
+
+def render(jobs: list[Job], fmt: CompiledFormat | str = DEFAULT_FORMAT, *, header: bool = True,
+           now: float | None = None, long_header_time: bool = False, array_unfold: bool = False,
+           sort: str | None = None, node_name: str = "", cluster: str = "") -> str:
+    """squeue's stdout for `jobs` (already filtered): optional date line, header, sorted rows.
+
+    Pending array tasks are folded (`N_[0-9%2]`) unless `array_unfold` (-r/--array, or when the
+    caller selected single tasks with -j). `sort` is the -S text; a bad one raises
+    SlurmInputError (SLURM has printed the header line by then)."""
+    compiled = compile_format(fmt) if isinstance(fmt, str) else fmt
+    now = time.time() if now is None else now
+    rows, members = _fold(jobs)
+    rows = sort_jobs(rows, sort, now=now)
+    if array_unfold and members:
+        expanded: list[Job] = []
+        for row in rows:
+            expanded.extend(members.get(id(row), (row,)))
+        rows = expanded
+    lines: list[str] = []
+    if header:
+        if long_header_time:
+            lines.append(time.ctime(int(now)))
+        lines.append(compiled.header_line)
+    lines.extend(format_rows(rows, compiled, now=now, node_name=node_name, cluster=cluster))
+    return "\n".join(lines) + "\n" if lines else ""
