@@ -80,6 +80,7 @@ class Node:
     def_mem_per_cpu_mb: int
     kill_wait_s: float
     cluster: str
+    account: str  # the default account of jobs that name none ("" = the user's name)
 
 
 def _detect_cpus() -> int:
@@ -122,4 +123,5 @@ def node() -> Node:
         def_mem_per_cpu_mb=int(setting("local", "def_mem_per_cpu_mb", "FLOWSLURM_DEF_MEM_PER_CPU", 1024)),
         kill_wait_s=float(setting("local", "kill_wait_s", "FLOWSLURM_KILL_WAIT", 30)),
         cluster=str(setting("local", "cluster", "FLOWSLURM_CLUSTER", "flowslurm")),
+        account=str(setting("local", "account", "FLOWSLURM_ACCOUNT", "")),
     )

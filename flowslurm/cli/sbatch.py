@@ -26,7 +26,7 @@ def _read_script(positionals: list[str], env: Env) -> tuple[str, str | None, lis
                 data = fh.read()
         except OSError:
             raise SubmitError(f"Unable to open file {path}") from None
-        return data.decode("utf-8", "surrogateescape"), (None if path == "/dev/stdin" else path), positionals[1:]
+        return data.decode("utf-8", "surrogateescape"), (None if path == "/dev/stdin" else full), positionals[1:]
     if env.stdin is None or env.stdin.closed:
         return "", None, positionals[1:]
     try:

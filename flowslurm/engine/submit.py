@@ -52,7 +52,7 @@ def build_jobs(spec: JobSpec, node: Node, now: float) -> list[Job]:
     data = spec.to_json()
     data.update(spec.extra)
     common = dict(
-        name=spec.name, user=spec.user, uid=spec.uid, gid=spec.gid, group=spec.group, account=spec.account,
+        name=spec.name, user=spec.user, uid=spec.uid, gid=spec.gid, group=spec.group, account=spec.account or node.account or spec.user,
         partition=node.partition, qos=spec.qos, state="PENDING", reason=_pending_reason(spec, cpus, node),
         submit_time=now, begin_time=spec.begin, time_limit=spec.time_limit, nodes=spec.nodes, ntasks=spec.ntasks,
         cpus_per_task=spec.cpus_per_task, num_cpus=cpus, mem_mb=mem, mem_per_cpu_mb=spec.mem_per_cpu_mb,

@@ -17,8 +17,6 @@ words with sbatch's word rules, which are neither shell nor `str.split`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from flowslurm.errors import SlurmInputError, SubmitError
 
 SBATCH_PREFIX = "#SBATCH"
@@ -53,14 +51,33 @@ class ScriptFatalError(SlurmInputError):
         super().__init__(message, exit_code)
 
 
-@dataclass(slots=True)
 class Directive:
-    """One directive line: 1-based line number, its words, the line as written."""
+    """One directive line: 1-based line number, its words, the line as written.
 
-    line_no: int
-    words: list[str] = field(default_factory=list)
-    raw: str = ""
-    legacy: bool = False  # read through the deprecated `#SLURM` magic word
+    `legacy` is True when the line used the deprecated `#SLURM` magic word.
+    (A plain class rather than a dataclass: importing dataclasses costs sbatch start-up time.)
+    """
+
+    __slots__ = ("line_no", "words", "raw", "legacy")
+
+    def __init__(self, line_no: int, words: list[str] | None = None, raw: str = "",
+                 legacy: bool = False) -> None:
+        self.line_no = line_no
+        self.words = words if words is not None else []
+        self.raw = raw
+        self.legacy = legacy
+
+    def _key(self) -> tuple[int, list[str], str, bool]:
+        return (self.line_no, self.words, self.raw, self.legacy)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Directive) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq
+
+    def __repr__(self) -> str:
+        return (f"Directive(line_no={self.line_no!r}, words={self.words!r}, raw={self.raw!r}, "
+                f"legacy={self.legacy!r})")
 
 
 def _as_text(script: str | bytes) -> str:

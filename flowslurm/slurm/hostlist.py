@@ -17,8 +17,6 @@ Malformed input raises HostlistError (a SlurmInputError) whose message is scontr
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import cmp_to_key
 
 from flowslurm.errors import SlurmInputError
 
@@ -47,13 +45,17 @@ class _TooMany(Exception):
     """Internal: the list grew past MAX_HOSTS (our bound, not SLURM's)."""
 
 
-@dataclass(slots=True)
 class _Range:
-    prefix: str
-    lo: int = 0
-    hi: int = 0
-    width: int = 0
-    single: bool = False  # a host name without a numeric suffix
+    """prefix + numbers lo..hi printed `width` wide, or one host without a numeric suffix."""
+
+    __slots__ = ("prefix", "lo", "hi", "width", "single")
+
+    def __init__(self, prefix: str, lo: int = 0, hi: int = 0, width: int = 0, single: bool = False) -> None:
+        self.prefix = prefix
+        self.lo = lo
+        self.hi = hi
+        self.width = width
+        self.single = single  # a host name without a numeric suffix
 
     def count(self) -> int:
         return 1 if self.single else self.hi - self.lo + 1
@@ -66,10 +68,16 @@ class _Range:
             yield f"{self.prefix}{_pad(number, self.width)}"
 
 
-@dataclass(slots=True)
 class _Hostlist:
-    ranges: list[_Range] = field(default_factory=list)
-    hosts: int = 0
+    """Ranges in order, their host count, and the error lines SLURM logs while parsing."""
+
+    __slots__ = ("ranges", "hosts", "diagnostics")
+
+    def __init__(self, ranges: list[_Range] | None = None, hosts: int = 0,
+                 diagnostics: list[str] | None = None) -> None:
+        self.ranges = ranges if ranges is not None else []
+        self.hosts = hosts
+        self.diagnostics = diagnostics if diagnostics is not None else []
 
     def total(self) -> int:
         return self.hosts
@@ -292,12 +300,13 @@ def _push_range_list(hl: _Hostlist, prefix: str, ranges: list[tuple[int, int, in
                 continue
             try:
                 _push_range_list(hl, new_prefix, ranges)
-            except _BadRange:
-                pass  # SLURM drops a failing inner group without failing the list
+            except _BadRange as exc:  # SLURM logs it and drops the group without failing the list
+                if str(exc):
+                    hl.diagnostics.append(str(exc))
 
 
-def _parse(text: str) -> _Hostlist:
-    hl = _Hostlist()
+def _parse(text: str, diagnostics: list[str] | None = None) -> _Hostlist:
+    hl = _Hostlist(diagnostics=diagnostics if diagnostics is not None else [])
     i = 0
     try:
         while True:
@@ -307,8 +316,9 @@ def _parse(text: str) -> _Hostlist:
             token, i = found
             _parse_token(hl, token)
     except _BadRange as exc:
-        diagnostics = [str(exc)] if str(exc) else []
-        raise HostlistError(text, diagnostics) from None
+        if str(exc):
+            hl.diagnostics.append(str(exc))
+        raise HostlistError(text, list(hl.diagnostics)) from None
     except _TooMany:
         raise HostlistError(text, [f"hostlist names more than {MAX_HOSTS} hosts"]) from None
 
@@ -334,9 +344,12 @@ def count(text: str) -> int:
     return _parse(text).total()
 
 
-def expand(text: str) -> list[str]:
-    """The host names of a hostlist, in order, duplicates kept (`scontrol show hostnames`)."""
-    hl = _parse(text)
+def expand(text: str, diagnostics: list[str] | None = None) -> list[str]:
+    """The host names of a hostlist, in order, duplicates kept (`scontrol show hostnames`).
+
+    SLURM logs some errors yet goes on; pass a list as `diagnostics` to receive those lines.
+    """
+    hl = _parse(text, diagnostics)
     return [name for r in hl.ranges for name in r.names()]
 
 
@@ -396,20 +409,17 @@ def _coalesce(ranges: list[_Range]) -> None:
             i -= 1
             continue
         before, after = ranges[i - 1], ranges[i]
-        j = i
         if shared.hi < before.hi:
             after.hi = before.hi
         before.hi = shared.lo
         after.lo = shared.hi
         if before.hi < before.lo:
             del ranges[i]
+        singles: list[_Range] = []
         for number in range(shared.lo, shared.hi + 1):
-            if number > before.hi:
-                ranges.insert(j, _Range(shared.prefix, number, number, shared.width))
-                j += 1
-            if number < after.lo:
-                ranges.insert(j, _Range(shared.prefix, number, number, shared.width))
-                j += 1
+            copies = int(number > before.hi) + int(number < after.lo)
+            singles.extend(_Range(shared.prefix, number, number, shared.width) for _ in range(copies))
+        ranges[i:i] = singles
         i = len(ranges) - 1
 
 
@@ -424,6 +434,8 @@ def _collapse(ranges: list[_Range]) -> None:
 
 def _sorted(hl: _Hostlist) -> _Hostlist:
     """SLURM's hostlist_sort: ranges in natural order, overlaps split, neighbours joined."""
+    from functools import cmp_to_key  # only sorting needs it
+
     ranges = [_Range(r.prefix, r.lo, r.hi, r.width, r.single) for r in hl.ranges]
     if len(ranges) > 1:
         ranges.sort(key=cmp_to_key(_range_cmp))
@@ -448,9 +460,9 @@ def compress(names: Iterable[str], *, sort: bool = False) -> str:
     return _ranged(_sorted(hl).ranges if sort else hl.ranges)
 
 
-def normalize(text: str, *, sort: bool = False) -> str:
+def normalize(text: str, *, sort: bool = False, diagnostics: list[str] | None = None) -> str:
     """`scontrol show hostlist` (sort=False) or `hostlistsorted` (sort=True) of a hostlist text."""
-    hl = _parse(text)
+    hl = _parse(text, diagnostics)
     if sort:
         hl = _sorted(hl)
     return _ranged(hl.ranges)

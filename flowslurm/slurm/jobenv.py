@@ -62,7 +62,7 @@ def batch_environ(job: Job, *, cluster: str, node: str, submit_host: str, array:
         "SLURM_GTIDS": "0",
         "SLURM_JOBID": str(job.job_id),
         "SLURM_JOB_ID": str(job.job_id),
-        "SLURM_JOB_ACCOUNT": job.account or job.user,
+        "SLURM_JOB_ACCOUNT": job.account,
         "SLURM_JOB_CPUS_PER_NODE": str(job.num_cpus),
         "SLURM_JOB_GID": str(job.gid),
         "SLURM_JOB_NAME": job.name,

@@ -17,6 +17,8 @@ Two expansions exist in SLURM and both are here:
 
 from __future__ import annotations
 
+from flowslurm.errors import SlurmInputError
+
 NO_VAL = 4294967294  # what SLURM prints for "no array task id"
 MAX_WIDTH = 10
 DEFAULT_OUTPUT = "slurm-%j.out"
@@ -38,35 +40,49 @@ def _u32(value: int) -> int:
     return value % 2**32
 
 
-def _replacement(letter: str, width: int, fields: dict[str, object]) -> str | None:
+class _Fields:
+    """What the replacements of one expansion stand for."""
+
+    __slots__ = ("job_id", "array_job_id", "array_task_id", "job_name", "user", "node", "node_index",
+                 "task_id", "step_id")
+
+    def __init__(self, job_id: int, array_job_id: int | None, array_task_id: int | None, job_name: str,
+                 user: str, node: str, node_index: int, task_id: int, step_id: int | None) -> None:
+        self.job_id = job_id
+        self.array_job_id = array_job_id
+        self.array_task_id = array_task_id
+        self.job_name = job_name
+        self.user = user
+        self.node = node
+        self.node_index = node_index
+        self.task_id = task_id
+        self.step_id = step_id  # None for the batch step
+
+
+def _replacement(letter: str, width: int, f: _Fields) -> str | None:
     """The text for %<letter>, or None when the letter is not a replacement."""
-    job_id = int(fields["job_id"])  # type: ignore[call-overload]
-    array_task_id = fields["array_task_id"]
-    task_index = NO_VAL if array_task_id is None else _u32(int(array_task_id))  # type: ignore[call-overload]
-    step_id = fields["step_id"]
     if letter == "a":
-        return _pad(task_index, width)
+        return _pad(NO_VAL if f.array_task_id is None else _u32(f.array_task_id), width)
     if letter == "A":
-        array_job_id = fields["array_job_id"]
-        master = job_id if array_task_id is None or array_job_id is None else array_job_id
-        return _pad(_u32(int(master)), width)  # type: ignore[call-overload]
+        master = f.job_id if f.array_task_id is None or f.array_job_id is None else f.array_job_id
+        return _pad(_u32(master), width)
     if letter in "jJ":
-        text = _pad(_u32(job_id), width)
-        if letter == "J" and step_id is not None:
-            text += f".{step_id}"
+        text = _pad(_u32(f.job_id), width)
+        if letter == "J" and f.step_id is not None:
+            text += f".{f.step_id}"
         return text
     if letter == "s":
-        return "batch" if step_id is None else _pad(int(step_id), width)  # type: ignore[call-overload]
+        return "batch" if f.step_id is None else _pad(f.step_id, width)
     if letter == "t":
-        return _pad(int(fields["task_id"]), width)  # type: ignore[call-overload]
+        return _pad(f.task_id, width)
     if letter == "n":
-        return _pad(int(fields["node_index"]), width)  # type: ignore[call-overload]
+        return _pad(f.node_index, width)
     if letter == "N":
-        return str(fields["node"])
+        return f.node
     if letter == "u":
-        return str(fields["user"])
+        return f.user
     if letter == "x":
-        return str(fields["job_name"])
+        return f.job_name
     return None
 
 
@@ -78,7 +94,8 @@ def _read_width(pattern: str, i: int) -> tuple[int, int]:
     return min(int(pattern[i:j]), MAX_WIDTH), j
 
 
-def _expand(pattern: str, fields: dict[str, object]) -> str:
+def _expand(pattern: str, fields: _Fields) -> str:
+    """Walk the pattern the way SLURM's batch/step file-name builder does."""
     out: list[str] = []
     flushed = 0  # start of the literal text not yet copied
     i = 0
@@ -98,8 +115,6 @@ def _expand(pattern: str, fields: dict[str, object]) -> str:
             out.append(pattern[flushed:i - 1])
             width, i = _read_width(pattern, i)
             flushed = i - 1  # SLURM keeps the last digit as literal text
-            if i >= n:
-                break
         if i >= n:
             break
         text = _replacement(pattern[i], width, fields)
@@ -110,6 +125,17 @@ def _expand(pattern: str, fields: dict[str, object]) -> str:
             flushed = i
     out.append(pattern[flushed:])
     return "".join(out)
+
+
+def _step_number(step_id: str | int | None) -> int | None:
+    """None for the batch step, else the numeric step id."""
+    if step_id is None or step_id == "batch":
+        return None
+    if isinstance(step_id, int):
+        return step_id
+    if not (step_id.isdigit() and step_id.isascii()):
+        raise SlurmInputError(f"Invalid step id: {step_id}")
+    return int(step_id)
 
 
 def expand_pattern(
@@ -129,19 +155,9 @@ def expand_pattern(
 
     `step_id` None or "batch" means the batch step; a number means an srun step.
     """
-    if step_id == "batch":
-        step_id = None
-    fields: dict[str, object] = {
-        "job_id": job_id,
-        "array_job_id": array_job_id,
-        "array_task_id": array_task_id,
-        "job_name": job_name,
-        "user": user,
-        "node": node,
-        "node_index": node_index,
-        "task_id": 0 if task_id is None else task_id,
-        "step_id": None if step_id is None else int(step_id),
-    }
+    step = _step_number(step_id)
+    fields = _Fields(job_id, array_job_id, array_task_id, job_name, user, node, node_index,
+                     0 if task_id is None else task_id, step)
     return _expand(pattern, fields)
 
 

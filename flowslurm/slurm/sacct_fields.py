@@ -13,9 +13,8 @@ Statistics we do not sample (MaxRSS, AveCPU, ...) print as SLURM prints a step w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from flowslurm.engine.model import FINISHED_STATES, TIME_LIMIT_INVALID, Job, Step
 
@@ -23,8 +22,8 @@ __all__ = [
     "FIELDS", "FieldDef", "Ctx", "format_exit", "job_exit_pair", "derived_exit_pair", "state_text", "clock",
 ]
 
-@dataclass(frozen=True, slots=True)
-class Ctx:
+
+class Ctx(NamedTuple):
     """What rendering needs besides the rows: the clock, the cluster name and display options."""
 
     now: float
@@ -38,8 +37,7 @@ Getter = Callable[[Job, Ctx], Any]
 StepGetter = Callable[[Job, Step, Ctx], Any]
 
 
-@dataclass(frozen=True, slots=True)
-class FieldDef:
+class FieldDef(NamedTuple):
     """One sacct field: its name, default width (negative = left-justified), print kind, getters."""
 
     name: str
@@ -53,10 +51,21 @@ class FieldDef:
 
 _UNIT_CHARS = "\0KMGTP?"
 _UNIT_INDEX = {"K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
+_UNIT_CACHE: dict[tuple[Any, ...], str] = {}
 
 
 def _num_unit(num: float, orig: int, ctx: Ctx) -> str:
     """SLURM's convert_num_unit with sacct's default (exact) conversion; `orig` 2 = MiB."""
+    key = (num, orig, ctx.units, ctx.noconvert)
+    text = _UNIT_CACHE.get(key)
+    if text is None:
+        if len(_UNIT_CACHE) > 4096:
+            _UNIT_CACHE.clear()
+        text = _UNIT_CACHE[key] = _convert(num, orig, ctx)
+    return text
+
+
+def _convert(num: float, orig: int, ctx: Ctx) -> str:
     if int(num) == 0:
         return "0"
     spec = _UNIT_INDEX.get(ctx.units or "")
@@ -97,20 +106,26 @@ def _job_mem_mb(job: Job) -> int:
     return job.mem_mb * max(job.nodes, 1)
 
 
-def _tres(items: Iterable[tuple[str, int]], ctx: Ctx) -> str:
+_TRES_CACHE: dict[tuple[Any, ...], str] = {}
+
+
+def _tres(items: tuple[tuple[str, int], ...], ctx: Ctx) -> str:
     """A TRES string as sacct prints it: names in alphabetical order, memory with a unit."""
-    parts = []
-    for name, value in sorted(items):
-        parts.append(f"{name}={_num_unit(value, 2, ctx) if name == 'mem' else value}")
-    return ",".join(parts)
+    key = (items, ctx.units, ctx.noconvert)
+    text = _TRES_CACHE.get(key)
+    if text is None:
+        parts = [f"{name}={_num_unit(value, 2, ctx) if name == 'mem' else value}" for name, value in sorted(items)]
+        text = ",".join(parts)
+        if len(_TRES_CACHE) > 4096:
+            _TRES_CACHE.clear()
+        _TRES_CACHE[key] = text
+    return text
 
 
 def _job_tres(job: Job, ctx: Ctx) -> str:
     cpus = job.num_cpus
-    items = [("billing", cpus), ("cpu", cpus), ("mem", _job_mem_mb(job)), ("node", job.nodes)]
-    if job.gpus:
-        items.append(("gres/gpu", job.gpus))
-    return _tres(items, ctx)
+    items = (("billing", cpus), ("cpu", cpus), ("mem", _job_mem_mb(job)), ("node", job.nodes), ("gres/gpu", job.gpus))
+    return _tres(items if job.gpus else items[:4], ctx)
 
 
 def _step_nodes(job: Job, step: Step) -> int:
@@ -125,10 +140,9 @@ def _step_nodes(job: Job, step: Step) -> int:
 
 
 def _step_tres(job: Job, step: Step, ctx: Ctx) -> str:
-    items = [("cpu", step.ncpus), ("mem", step.mem_mb or _job_mem_mb(job)), ("node", _step_nodes(job, step))]
-    if job.gpus:
-        items.append(("gres/gpu", job.gpus))
-    return _tres(items, ctx)
+    items = (("cpu", step.ncpus), ("mem", step.mem_mb or _job_mem_mb(job)), ("node", _step_nodes(job, step)),
+             ("gres/gpu", job.gpus))
+    return _tres(items if job.gpus else items[:3], ctx)
 
 
 def _job_elapsed(job: Job, ctx: Ctx) -> int:
@@ -182,6 +196,12 @@ def derived_exit_pair(job: Job) -> tuple[int, int]:
     return pair
 
 
+def _derived_text(job: Job) -> str:
+    """DerivedExitCode as printed: unlike ExitCode, codes >= 128 are shown as they are."""
+    code, sig = derived_exit_pair(job)
+    return f"0:{sig}" if sig else f"{code}:0"
+
+
 _DB_STATE = {"COMPLETING": "RUNNING", "CONFIGURING": "RUNNING", "STAGE_OUT": "RUNNING"}
 
 
@@ -200,12 +220,32 @@ def _job_reason(job: Job) -> str:
 
 
 def _job_id_text(job: Job) -> str:
-    if job.array_job_id is not None and job.array_task_id is None:
+    if job.array_job_id is None:
+        return str(job.job_id)
+    if job.array_task_id is None:
         spec = job.array_spec or ""
         if job.array_throttle and "%" not in spec:
             spec = f"{spec}%{job.array_throttle}"
         return f"{job.array_job_id}_[{spec}]"
-    return job.display_id
+    return f"{job.array_job_id}_{job.array_task_id}"
+
+
+def _step_id_text(job: Job, step: Step, ctx: Ctx) -> str:
+    if job.array_job_id is None:
+        return f"{job.job_id}.{step.step_id}"
+    return f"{_job_id_text(job)}.{step.step_id}"
+
+
+def _job_exit_text(job: Job, ctx: Ctx) -> str:
+    if job.state == "COMPLETED" and not job.exit_code and not job.exit_signal:
+        return "0:0"
+    return format_exit(*job_exit_pair(job))
+
+
+def _step_exit_text(job: Job, step: Step, ctx: Ctx) -> str:
+    if not step.exit_code and not step.exit_signal:
+        return "0:0"
+    return format_exit(step.exit_code, step.exit_signal)
 
 
 def _timelimit(job: Job) -> str | None:
@@ -290,17 +330,16 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("CPUTimeRAW", 10, "uint", lambda j, c: _job_elapsed(j, c) * j.num_cpus,
        lambda j, s, c: _step_elapsed(j, s, c) * s.ncpus),
     _f("DBIndex", -10, "uint"),
-    _f("DerivedExitCode", 15, "str", lambda j, c: format_exit(*derived_exit_pair(j)), _empty),
+    _f("DerivedExitCode", 15, "str", lambda j, c: _derived_text(j), _empty),
     _f("Elapsed", 10, "secs", _job_elapsed, _step_elapsed),
     _f("ElapsedRaw", 10, "uint", _job_elapsed, _step_elapsed),
     _f("Eligible", 19, "date", lambda j, c: j.eligible_time, lambda j, s, c: s.start_time),
     _f("End", 19, "date", lambda j, c: j.end_time, lambda j, s, c: _step_end(j, s)),
-    _f("ExitCode", 8, "str", lambda j, c: format_exit(*job_exit_pair(j)),
-       lambda j, s, c: format_exit(s.exit_code, s.exit_signal)),
+    _f("ExitCode", 8, "str", _job_exit_text, _step_exit_text),
     _f("Flags", 19, "str", lambda j, c: "SchedMain" if _started(j) else "SchedNotSet"),
     _f("GID", 6, "uint", lambda j, c: j.gid),
     _f("Group", 9, "str", lambda j, c: j.group or None),
-    _f("JobID", -12, "str", lambda j, c: _job_id_text(j), lambda j, s, c: f"{j.display_id}.{s.step_id}"),
+    _f("JobID", -12, "str", lambda j, c: _job_id_text(j), _step_id_text),
     _f("JobIDRaw", -12, "str", lambda j, c: str(j.job_id), lambda j, s, c: f"{j.job_id}.{s.step_id}"),
     _f("JobName", 10, "str", lambda j, c: j.name, lambda j, s, c: s.name),
     _f("Layout", 9, "str", _none, lambda j, s, c: "Block" if s.step_id.isdigit() else "Unknown"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flowslurm.engine.model import Job, Step
 from flowslurm.slurm.sacct_fields import (
@@ -51,8 +51,7 @@ _MAX_WIDTH = 100_000  # SLURM would overflow its stack far before this; we simpl
 _C_SPACE = " \t\n\v\f\r"
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
+class Column(NamedTuple):
     """A field as requested with -o: the definition and the width in force (sign = justification)."""
 
     field: FieldDef
@@ -201,9 +200,11 @@ def rows_for(
             rows.append((job, None))
             if allocations_only:
                 continue
-        for step in sorted(job.steps, key=_step_rank):
-            if only is None or step.step_id in only:
-                rows.append((job, step))
+        steps = job.steps if len(job.steps) < 2 else sorted(job.steps, key=_step_rank)
+        if only is None:
+            rows.extend([(job, step) for step in steps])
+        else:
+            rows.extend([(job, step) for step in steps if step.step_id in only])
     return rows
 
 
@@ -212,43 +213,38 @@ def rows_for(
 
 def _date_text(value: float | None, width: int, ctx: Ctx, cache: dict[float, str]) -> str:
     if not value:
-        text = "Unknown"
-    else:
-        text = cache.get(value)
-        if text is None:
-            text = time.strftime(ctx.time_format, time.localtime(value))
-            cache[value] = text
+        return "Unknown"[:width]
+    text = cache.get(value)
+    if text is None:
+        text = cache[value] = time.strftime(ctx.time_format, time.localtime(value))
     return text[:width]
 
 
-def _cells(col: Column, rows: Sequence[Row], ctx: Ctx, fixed: bool) -> list[str]:
+def _cells(col: Column, rows: Sequence[Row], ctx: Ctx, fixed: bool, cache: dict[float, str]) -> list[str]:
     """The printed text of one column for every row (fixed-width cells include the padding)."""
     field = col.field
     jget, sget = field.job, field.step
     values = [jget(j, ctx) if s is None else sget(j, s, ctx) for j, s in rows]
-    width = abs(col.width)
-    left = col.width < 0
     kind = field.kind
-    if kind == "date":
-        cache: dict[float, str] = {}
-        texts = [_date_text(v, width, ctx, cache) for v in values]
+    width = abs(col.width)
+    if kind == "date":  # cut to the width, without '+', even with -p/-P
+        values = [_date_text(v, width, ctx, cache) for v in values]
     elif kind == "secs":
-        texts = [None if v is None else clock(int(v)) for v in values]  # type: ignore[misc]
+        memo: dict[int, str] = {}
+        values = [None if v is None else memo.get(v) or memo.setdefault(v, clock(int(v))) for v in values]
     elif kind == "uint":
-        texts = [None if v is None else str(v) for v in values]
-    else:
-        texts = values
+        values = [None if v is None else str(v) for v in values]
     if not fixed:
-        return ["" if t is None else t for t in texts]
-    blank = " " * width if (kind == "str" or kind == "date" or width) else " "
-    if kind == "str" or kind == "date":
-        if width == 0:
-            return [""] * len(texts)
+        return ["" if v is None else v for v in values]
+    cut_kind = kind == "str" or kind == "date"
+    if width == 0:  # printf precision 0 hides strings; numbers still print
+        return ["" if cut_kind else (v or " ") for v in values]
+    blank = " " * width
+    pad = str.ljust if col.width < 0 else str.rjust
+    if cut_kind:
         cut = width - 1
-        texts = [t if t is None or len(t) <= width else t[:cut] + "+" for t in texts]
-    if left:
-        return [blank if not t else t.ljust(width) for t in texts]
-    return [blank if not t else t.rjust(width) for t in texts]
+        return [blank if not v else pad(v, width) if len(v) <= width else v[:cut] + "+" for v in values]
+    return [blank if not v else pad(v, width) for v in values]
 
 
 def render(
@@ -280,11 +276,12 @@ def render(
             out.append(_join([c.name for c in columns], parsable, delim) + "\n")
     if not rows:
         return "".join(out)
-    cols = [_cells(c, rows, ctx, fixed) for c in columns]
+    dates: dict[float, str] = {}
+    cols = [_cells(c, rows, ctx, fixed, dates) for c in columns]
     if not cols:
         out.append("\n" * len(rows))
     elif fixed:
-        out.append("".join(" ".join(cells) + " \n" for cells in zip(*cols)))
+        out.append(" \n".join(map(" ".join, zip(*cols))) + " \n")
     else:
         out.extend(_join(cells, parsable, delim) + "\n" for cells in zip(*cols))
     return "".join(out)

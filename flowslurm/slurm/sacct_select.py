@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flowslurm.engine.model import Job
 from flowslurm.slurm.jobrefs import JobIdSelector
@@ -152,8 +152,7 @@ def time_window(
 # ---------------------------------------------------------------- selecting jobs
 
 
-@dataclass(frozen=True, slots=True)
-class Selection:
+class Selection(NamedTuple):
     """What sacct was asked for. Empty tuples mean "no filter"; `window` from `time_window`."""
 
     window: tuple[int, int]

@@ -1,4 +1,4 @@
-"""The columns squeue can print: header text, value rendering and SLURM's N/A / (null) forms.
+"""The columns squeue can print (header, values, SLURM's N/A / (null) forms) and its job states.
 
 Every column is a function over the whole list of rows (`Job` objects, already folded and sorted)
 that returns one string per row; working column by column keeps the per-job cost to a list
@@ -12,14 +12,16 @@ to a `Field`. Both tables follow SLURM 22.05's squeue; the values come from our 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from operator import attrgetter
+from typing import Any, Callable, Iterable
 
 from flowslurm.engine.model import TIME_LIMIT_INVALID, Job
+from flowslurm.errors import SlurmInputError
 
 YEAR_SECONDS = 365 * 24 * 3600
 NO_VAL = 0xFFFFFFFE  # array_task_id of a folded array entry, as SLURM sorts it
 INFINITE = 0xFFFFFFFF
+ERROR_PREFIX = "squeue: error: "
 ID_TEXT_MAX = 31  # squeue builds "N_[spec]" in a 32-byte buffer
 
 # %t codes, including the state flags SLURM can show on their own.
@@ -42,28 +44,72 @@ PENDING_STATES = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"
 ALLOCATED_STATES = frozenset({"RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "RESIZING",
                               "SIGNALING", "STOPPED", "STAGE_OUT"})
 
+# State names in the order SLURM lists them in its "Valid job states" message.
+BASE_STATES = ("PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
+               "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY")
+FLAG_STATES = ("COMPLETING", "CONFIGURING", "RESIZING", "RESV_DEL_HOLD", "REQUEUED", "REQUEUE_FED",
+               "REQUEUE_HOLD", "REVOKED", "SIGNALING", "SPECIAL_EXIT", "STAGE_OUT", "STOPPED")
+ALL_STATES = frozenset(BASE_STATES + FLAG_STATES)
+# What squeue lists without -t: pending, running, suspended, completing (and their flag states).
+DEFAULT_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING",
+                            "STAGE_OUT", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
+                            "SIGNALING", "SPECIAL_EXIT", "RESV_DEL_HOLD", "STOPPED"})
+
 Column = Callable[[list[Job], "Ctx", int], list[Any]]
 
 
-@dataclass(slots=True)
 class Ctx:
     """What a column needs besides the job: the clock (whole seconds) and node/cluster names."""
 
-    now: int
-    node_name: str = ""
-    cluster: str = ""
+    __slots__ = ("now", "node_name", "cluster")
+
+    def __init__(self, now: int, node_name: str = "", cluster: str = "") -> None:
+        self.now = now
+        self.node_name = node_name
+        self.cluster = cluster
 
 
-@dataclass(frozen=True, slots=True)
 class Field:
     """One printable column. `cut`: True/False as SLURM truncates a right-justified value, None when
     the column decides per value (it then truncates to the width it is given itself)."""
 
-    header: str
-    column: Column
-    cut: bool | None = True
-    header_cut: bool = True
-    nullable: bool = False
+    __slots__ = ("header", "column", "cut", "header_cut", "nullable")
+
+    def __init__(self, header: str, column: Column, cut: bool | None = True,
+                 header_cut: bool = True, nullable: bool = False) -> None:
+        self.header = header
+        self.column = column
+        self.cut = cut
+        self.header_cut = header_cut
+        self.nullable = nullable
+
+
+# --- job states (-t/--states) --------------------------------------------------------------
+
+
+def parse_states(text: str) -> frozenset[str]:
+    """`-t/--states`: "all", or a comma list of long or compact names in any case."""
+    if text.lower() == "all":
+        return ALL_STATES
+    by_name = {s: s for s in ALL_STATES}
+    by_name.update({code: s for s, code in STATE_COMPACT.items()})
+    out: set[str] = set()
+    for token in text.split(","):
+        if not token:
+            continue
+        state = by_name.get(token.upper())
+        if state is None:
+            valid = ",".join(BASE_STATES + FLAG_STATES)
+            raise SlurmInputError(f"{ERROR_PREFIX}Invalid job state specified: {token}\n"
+                                  f"{ERROR_PREFIX}Valid job states include: {valid}\n", 1)
+        out.add(state)
+    return frozenset(out)
+
+
+def filter_states(jobs: Iterable[Job], states: frozenset[str] | None = None) -> list[Job]:
+    """Keep the jobs squeue would list for `states` (None: the default pending/running set)."""
+    wanted = DEFAULT_STATES if states is None else states
+    return [j for j in jobs if j.state in wanted]
 
 
 # --- value helpers --------------------------------------------------------------------------
@@ -71,7 +117,9 @@ class Field:
 
 def fmt_secs(secs: int) -> str:
     """Durations as squeue prints them: M:SS, H:MM:SS, D-HH:MM:SS, INVALID outside 0..1 year."""
-    if secs < 0 or secs > YEAR_SECONDS:
+    if secs < 3600:
+        return "%d:%02d" % divmod(secs, 60) if secs >= 0 else "INVALID"
+    if secs > YEAR_SECONDS:
         return "INVALID"
     days, rest = divmod(secs, 86400)
     hours, rest = divmod(rest, 3600)
@@ -109,7 +157,7 @@ def time_used(job: Job, now: int) -> int:
     if not start or job.state in PENDING_STATES:
         return 0
     end = job.end_time
-    if end is None or job.state in ALLOCATED_STATES:
+    if end is None or job.state == "RUNNING":
         end = now
     return int(end) - int(start)
 
@@ -125,7 +173,7 @@ def start_time(job: Job, now: int) -> float:
 
 def end_time(job: Job, now: int) -> float | str:
     """The end time squeue shows: the real one, the expected one, or "NONE" when it never ends."""
-    if job.end_time and job.state not in ALLOCATED_STATES:
+    if job.end_time and job.state not in ("RUNNING", "SUSPENDED", "CONFIGURING"):
         return job.end_time
     start = start_time(job, now)
     if not start:
@@ -160,208 +208,121 @@ def _spec(job: Job, key: str) -> Any:
 
 
 def _attr(name: str) -> Column:
+    getter = attrgetter(name)
+
     def column(jobs: list[Job], ctx: Ctx, width: int) -> list[Any]:
-        return [getattr(j, name) for j in jobs]
+        return list(map(getter, jobs))
     return column
 
 
 def _attr_str(name: str) -> Column:
-    def column(jobs: list[Job], ctx: Ctx, width: int) -> list[Any]:
-        return [str(getattr(j, name)) for j in jobs]
-    return column
+    getter = attrgetter(name)
 
-
-def _attr_or_null(name: str) -> Column:
     def column(jobs: list[Job], ctx: Ctx, width: int) -> list[Any]:
-        return [getattr(j, name) or None for j in jobs]
+        return list(map(str, map(getter, jobs)))
     return column
 
 
 def _spec_value(key: str, default: Any = None) -> Column:
     def column(jobs: list[Job], ctx: Ctx, width: int) -> list[Any]:
-        out = []
-        for j in jobs:
-            value = _spec(j, key)
-            out.append(default if value in (None, "") else str(value))
-        return out
+        values = (j.spec.get(key) if j.spec else None for j in jobs)
+        return [default if v in (None, "") else str(v) for v in values]
     return column
 
 
 def _const(value: str | None) -> Column:
-    def column(jobs: list[Job], ctx: Ctx, width: int) -> list[Any]:
-        return [value] * len(jobs)
-    return column
+    return lambda jobs, ctx, width: [value] * len(jobs)
 
 
 def _per_job(fn: Callable[[Job, Ctx], Any]) -> Column:
-    def column(jobs: list[Job], ctx: Ctx, width: int) -> list[Any]:
-        return [fn(j, ctx) for j in jobs]
-    return column
+    return lambda jobs, ctx, width: [fn(j, ctx) for j in jobs]
 
 
-def _col_job_id(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    return [str(j.job_id) if j.array_job_id is None else _array_id_text(j) for j in jobs]
-
-
-def _col_array_job_id(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    return [str(j.job_id if j.array_job_id is None else j.array_job_id) for j in jobs]
-
-
-def _col_array_task_id(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    out = []
-    for j in jobs:
-        if j.array_job_id is None:
-            out.append("N/A")
-        elif j.array_task_id is None:
-            out.append(j.array_spec or "")
-        else:
-            out.append(str(j.array_task_id))
-    return out
-
-
-def _col_state_compact(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    codes = STATE_COMPACT
-    return [codes.get(j.state, "?") for j in jobs]
-
-
-def _col_time_used(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    now = ctx.now
-    return ["0:00" if j.start_time is None else fmt_secs(time_used(j, now)) for j in jobs]
+def _time_attr(name: str) -> Column:
+    return lambda jobs, ctx, width: [fmt_time(getattr(j, name)) for j in jobs]
 
 
 def _cut(text: str, width: int) -> str:
     return text[:width] if width > 0 else text
 
 
+def _col_job_id(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
+    if not any(map(attrgetter("array_job_id"), jobs)):
+        return list(map(str, map(attrgetter("job_id"), jobs)))
+    return [str(j.job_id) if j.array_job_id is None else _array_id_text(j) for j in jobs]
+
+
+def _array_task_id(j: Job, ctx: Ctx) -> str:
+    if j.array_job_id is None:
+        return "N/A"
+    return (j.array_spec or "") if j.array_task_id is None else str(j.array_task_id)
+
+
+def _col_state_compact(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
+    codes = STATE_COMPACT
+    return [codes.get(s, "?") for s in map(attrgetter("state"), jobs)]
+
+
+def _col_time_used(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
+    now = ctx.now
+    secs = fmt_secs
+    return ["0:00" if not j.start_time else
+            secs(now - int(j.start_time)) if j.state == "RUNNING" else secs(time_used(j, now))
+            for j in jobs]
+
+
 def _col_time_limit(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    out = []
-    for j in jobs:
-        secs = time_limit_secs(j)
-        out.append(_cut("UNLIMITED", width) if secs is None else fmt_secs(secs))
-    return out
+    unlimited = _cut("UNLIMITED", width)
+    return [unlimited if s is None else fmt_secs(s) for s in map(time_limit_secs, jobs)]
 
 
-def _col_time_left(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    out = []
-    for j in jobs:
-        secs = time_limit_secs(j)
-        if secs is None:
-            out.append(_cut("UNLIMITED", width))
-        else:
-            out.append(fmt_secs(secs - time_used(j, ctx.now) if secs >= 0 else -1))
-    return out
+def _time_left(j: Job, ctx: Ctx, width: int) -> str:
+    secs = time_limit_secs(j)
+    if secs is None:
+        return _cut("UNLIMITED", width)
+    return fmt_secs(secs - time_used(j, ctx.now) if secs >= 0 else -1)
 
 
 def _node_list(job: Job, ctx: Ctx) -> str:
     if job.node_list:
         return job.node_list
-    if job.state in ALLOCATED_STATES:
-        return ctx.node_name
-    return ""
-
-
-def _col_nodes(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    return [_node_list(j, ctx) for j in jobs]
+    return ctx.node_name if job.state in ALLOCATED_STATES else ""
 
 
 def _col_reason_list(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
     reason_states = REASON_STATES
+    shown: dict[str, str] = {}
     out = []
     for j in jobs:
         if j.state in reason_states:
-            out.append(_cut(f"({j.reason or 'None'})", width))
+            text = shown.get(j.reason)
+            if text is None:
+                text = shown[j.reason] = _cut(f"({j.reason or 'None'})", width)
+            out.append(text)
         else:
             out.append(j.node_list or _node_list(j, ctx))
     return out
 
 
-def _col_reason(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    return [j.reason or "None" for j in jobs]
-
-
-def _col_start(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    return [fmt_time(start_time(j, ctx.now)) for j in jobs]
-
-
-def _col_end(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    out = []
-    for j in jobs:
-        end = end_time(j, ctx.now)
-        out.append(end if isinstance(end, str) else fmt_time(end))
-    return out
-
-
-def _time_attr(name: str) -> Column:
-    def column(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-        return [fmt_time(getattr(j, name)) for j in jobs]
-    return column
-
-
-def _col_priority_float(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    return [f"{j.priority / 4294967295:16.14f}" for j in jobs]
-
-
-def _col_min_memory(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    return [fmt_units(j.mem_per_cpu_mb or j.mem_mb, 2) for j in jobs]
+def _end(j: Job, ctx: Ctx) -> str:
+    end = end_time(j, ctx.now)
+    return end if isinstance(end, str) else fmt_time(end)
 
 
 def _min_cpus(job: Job, ctx: Ctx) -> str:
-    per_node = _spec(job, "ntasks_per_node") or 1
-    return fmt_units(job.cpus_per_task * int(per_node))
-
-
-def _tres_per_node(job: Job, ctx: Ctx) -> str:
-    return job.tres_per_node or "N/A"
-
-
-def _dependency(job: Job, ctx: Ctx) -> str | None:
-    if job.state not in PENDING_STATES:
-        return None
-    return job.dependency or None
-
-
-def _group(job: Job, ctx: Ctx) -> str:
-    return job.group or str(job.gid)
-
-
-def _user(job: Job, ctx: Ctx) -> str:
-    return job.user or str(job.uid)
+    return fmt_units(job.cpus_per_task * int(_spec(job, "ntasks_per_node") or 1))
 
 
 def _over_subscribe(job: Job, ctx: Ctx) -> str:
-    if _spec(job, "exclusive"):
-        return "NO"
-    if _spec(job, "oversubscribe"):
-        return "YES"
-    return "OK"
-
-
-def _nice(job: Job, ctx: Ctx) -> str:
-    return str(int(_spec(job, "nice") or 0))
+    return "NO" if _spec(job, "exclusive") else ("YES" if _spec(job, "oversubscribe") else "OK")
 
 
 def _batch_host(job: Job, ctx: Ctx) -> str:
     return job.batch_host or ("n/a" if job.state in PENDING_STATES else (ctx.node_name or "n/a"))
 
 
-def _cpus_per_task(job: Job, ctx: Ctx) -> str:
-    return str(job.cpus_per_task) if _spec(job, "cpus_per_task_given") else "N/A"
-
-
 def _std_out(job: Job, ctx: Ctx) -> str:
     return job.stdout or f"{job.work_dir}/slurm-{job.job_id}.out"
-
-
-def _std_err(job: Job, ctx: Ctx) -> str:
-    return job.stderr or _std_out(job, ctx)
-
-
-def _exit_code(job: Job, ctx: Ctx) -> str:
-    return str(((job.exit_code or 0) << 8) | (job.exit_signal or 0))
-
-
-def _derived_ec(job: Job, ctx: Ctx) -> str:
-    return str((job.derived_exit_code << 8) | job.derived_exit_signal)
 
 
 def _pending_time(job: Job, ctx: Ctx) -> str:
@@ -370,22 +331,10 @@ def _pending_time(job: Job, ctx: Ctx) -> str:
     return str(ctx.now - int(job.submit_time))
 
 
-def _min_time(job: Job, ctx: Ctx) -> str:
-    return fmt_secs(int(_spec(job, "time_min") or 0) * 60)
-
-
 def _tres(job: Job, ctx: Ctx) -> str:
     mem = job.mem_per_cpu_mb * job.num_cpus if job.mem_per_cpu_mb else job.mem_mb * job.nodes
     text = f"cpu={job.num_cpus},mem={fmt_units(mem, 2)},node={job.nodes},billing={job.num_cpus}"
     return text + (f",gres/gpu={job.gpus}" if job.gpus else "")
-
-
-def _sct(job: Job, ctx: Ctx) -> str:
-    return "*:*:*"
-
-
-def _contiguous(job: Job, ctx: Ctx) -> str:
-    return "1" if _spec(job, "contiguous") else "0"
 
 
 # --- the tables -----------------------------------------------------------------------------
@@ -394,17 +343,18 @@ _F = Field
 FIELDS: dict[str, Field] = {
     "a": _F("ACCOUNT", _attr("account")),
     "A": _F("JOBID", _attr_str("job_id")),
-    "b": _F("TRES_PER_NODE", _per_job(_tres_per_node)),
+    "b": _F("TRES_PER_NODE", _per_job(lambda j, c: j.tres_per_node or "N/A")),
     "B": _F("EXEC_HOST", _per_job(_batch_host)),
     "c": _F("MIN_CPUS", _per_job(_min_cpus)),
     "C": _F("CPUS", _attr_str("num_cpus")),
     "d": _F("MIN_TMP_DISK", _per_job(lambda j, c: fmt_units(int(_spec(j, "tmp_mb") or 0), 2))),
     "D": _F("NODES", _attr_str("nodes")),
-    "e": _F("END_TIME", _col_end),
-    "E": _F("DEPENDENCY", _per_job(_dependency), nullable=True),
+    "e": _F("END_TIME", _per_job(_end)),
+    "E": _F("DEPENDENCY", _per_job(lambda j, c: j.dependency or None if j.state in PENDING_STATES else None),
+             nullable=True),
     "f": _F("FEATURES", _spec_value("constraint"), nullable=True),
-    "F": _F("ARRAY_JOB_ID", _col_array_job_id),
-    "g": _F("GROUP", _per_job(_group)),
+    "F": _F("ARRAY_JOB_ID", _per_job(lambda j, c: str(j.array_job_id or j.job_id))),
+    "g": _F("GROUP", _per_job(lambda j, c: j.group or str(j.gid))),
     "G": _F("GROUP", _attr_str("gid")),
     "h": _F("OVER_SUBSCRIBE", _per_job(_over_subscribe)),
     "H": _F("SOCKETS_PER_NODE", _const("*")),
@@ -412,27 +362,27 @@ FIELDS: dict[str, Field] = {
     "I": _F("CORES_PER_SOCKET", _const("*")),
     "j": _F("NAME", _attr("name")),
     "J": _F("THREADS_PER_CORE", _const("*")),
-    "k": _F("COMMENT", _attr_or_null("comment"), nullable=True),
-    "K": _F("ARRAY_TASK_ID", _col_array_task_id),
+    "k": _F("COMMENT", _per_job(lambda j, c: j.comment or None), nullable=True),
+    "K": _F("ARRAY_TASK_ID", _per_job(_array_task_id)),
     "l": _F("TIME_LIMIT", _col_time_limit, cut=None),
-    "L": _F("TIME_LEFT", _col_time_left, cut=None),
-    "m": _F("MIN_MEMORY", _col_min_memory),
+    "L": _F("TIME_LEFT", lambda jobs, c, w: [_time_left(j, c, w) for j in jobs], cut=None),
+    "m": _F("MIN_MEMORY", _per_job(lambda j, c: fmt_units(j.mem_per_cpu_mb or j.mem_mb, 2))),
     "M": _F("TIME", _col_time_used, cut=False),
     "n": _F("REQ_NODES", _spec_value("nodelist", "")),
-    "N": _F("NODELIST", _col_nodes, cut=False, header_cut=False),
+    "N": _F("NODELIST", _per_job(_node_list), cut=False, header_cut=False),
     "o": _F("COMMAND", _attr("command"), nullable=True),
-    "O": _F("CONTIGUOUS", _per_job(_contiguous)),
-    "p": _F("PRIORITY", _col_priority_float),
+    "O": _F("CONTIGUOUS", _per_job(lambda j, c: "1" if _spec(j, "contiguous") else "0")),
+    "p": _F("PRIORITY", _per_job(lambda j, c: f"{j.priority / 4294967295:16.14f}")),
     "P": _F("PARTITION", _attr("partition")),
     "q": _F("QOS", _attr("qos")),
     "Q": _F("PRIORITY", _attr_str("priority")),
-    "r": _F("REASON", _col_reason),
+    "r": _F("REASON", _per_job(lambda j, c: j.reason or "None")),
     "R": _F("NODELIST(REASON)", _col_reason_list, cut=None, header_cut=False),
     "s": _F("", _const("")),
-    "S": _F("START_TIME", _col_start),
+    "S": _F("START_TIME", _per_job(lambda j, c: fmt_time(start_time(j, c.now)))),
     "t": _F("ST", _col_state_compact),
     "T": _F("STATE", _attr("state")),
-    "u": _F("USER", _per_job(_user)),
+    "u": _F("USER", lambda jobs, ctx, w: [j.user or str(j.uid) for j in jobs]),
     "U": _F("UID", _attr_str("uid")),
     "v": _F("RESERVATION", _spec_value("reservation"), nullable=True),
     "V": _F("SUBMIT_TIME", _time_attr("submit_time")),
@@ -440,9 +390,9 @@ FIELDS: dict[str, Field] = {
     "W": _F("LICENSES", _spec_value("licenses"), nullable=True),
     "x": _F("EXC_NODES", _spec_value("exclude", "")),
     "X": _F("CORE_SPEC", _const("N/A")),
-    "y": _F("NICE", _per_job(_nice)),
+    "y": _F("NICE", _per_job(lambda j, c: str(int(_spec(j, "nice") or 0)))),
     "Y": _F("SCHEDNODES", _const(None), cut=False, header_cut=False, nullable=True),
-    "z": _F("S:C:T", _per_job(_sct)),
+    "z": _F("S:C:T", _const("*:*:*")),
     "Z": _F("WORK_DIR", _attr("work_dir")),
 }
 
@@ -481,10 +431,13 @@ LONG_FIELDS: dict[str, Field] = {
     "associd": _F("ASSOC_ID", _const("0")),
     "batchflag": _F("BATCH_FLAG", _const("1")),
     "boardspernode": _F("BOARDS_PER_NODE", _const("N/A")),
-    "cpuspertask": _F("CPUS_PER_TASK", _per_job(_cpus_per_task)),
-    "derivedec": _F("DERIVED_EC", _per_job(_derived_ec)),
+    "cpuspertask": _F("CPUS_PER_TASK", _per_job(
+        lambda j, c: str(j.cpus_per_task) if _spec(j, "cpus_per_task_given") else "N/A")),
+    "derivedec": _F("DERIVED_EC", _per_job(
+        lambda j, c: str((j.derived_exit_code << 8) | j.derived_exit_signal))),
     "eligibletime": _F("ELIGIBLE_TIME", _time_attr("eligible_time")),
-    "exit_code": _F("EXIT_CODE", _per_job(_exit_code)),
+    "exit_code": _F("EXIT_CODE", _per_job(
+        lambda j, c: str(((j.exit_code or 0) << 8) | (j.exit_signal or 0)))),
     "origin": _F("ORIGIN", _const("NA")),
     "originraw": _F("ORIGIN_RAW", _const("NA")),
     "siblingsactive": _F("ACTIVE_SIBLINGS", _const("NA")),
@@ -506,10 +459,10 @@ LONG_FIELDS: dict[str, Field] = {
     "resizetime": _F("RESIZE_TIME", _const("N/A"), cut=False),
     "restartcnt": _F("RESTART_COUNT", _attr_str("restart_count")),
     "sperboard": _F("SOCKETS_PER_BOARD", _const("0")),
-    "stderr": _F("STDERR", _per_job(_std_err)),
+    "stderr": _F("STDERR", _per_job(lambda j, c: j.stderr or _std_out(j, c))),
     "stdin": _F("STDIN", _attr("stdin")),
     "stdout": _F("STDOUT", _per_job(_std_out)),
-    "mintime": _F("TIME_MIN", _per_job(_min_time)),
+    "mintime": _F("TIME_MIN", _per_job(lambda j, c: fmt_secs(int(_spec(j, "time_min") or 0) * 60))),
     "wait4switch": _F("WAIT4SWITCH", _const("0:00")),
     "cpus-per-tres": _F("CPUS_PER_TRES", _const("N/A")),
     "mem-per-tres": _F("MEM_PER_TRES", _const("N/A")),

@@ -18,49 +18,47 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from itertools import compress
+from operator import attrgetter, not_
+from typing import Any, Callable
 
 from flowslurm.engine.model import Job
 from flowslurm.errors import SlurmInputError
 from flowslurm.slurm import squeue_fields as sf
+from flowslurm.slurm.squeue_fields import (  # noqa: F401  (re-exported)
+    ALL_STATES, BASE_STATES, DEFAULT_STATES, ERROR_PREFIX, FLAG_STATES, filter_states, parse_states,
+)
 
 DEFAULT_FORMAT = "%.18i %.9P %.8j %.8u %.2t %.10M %.6D %R"
 LONG_FORMAT = "%.18i %.9P %.8j %.8u %.8T %.10M %.9l %.6D %R"
 DEFAULT_SORT = "P,t,-p"
-ERROR_PREFIX = "squeue: error: "
+MAX_ARRAY_SPAN = 4_000_001  # SLURM's largest MaxArraySize
 BITSTR_LEN = 64  # SLURM_BITSTR_LEN default: array task lists longer than this end in "..."
 
-# State names in the order SLURM lists them in its "Valid job states" message.
-BASE_STATES = ("PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
-               "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY")
-FLAG_STATES = ("COMPLETING", "CONFIGURING", "RESIZING", "RESV_DEL_HOLD", "REQUEUED", "REQUEUE_FED",
-               "REQUEUE_HOLD", "REVOKED", "SIGNALING", "SPECIAL_EXIT", "STAGE_OUT", "STOPPED")
-ALL_STATES = frozenset(BASE_STATES + FLAG_STATES)
-# What squeue lists without -t: pending, running, suspended, completing (and their flag states).
-DEFAULT_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING",
-                            "STAGE_OUT", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
-                            "SIGNALING", "SPECIAL_EXIT", "RESV_DEL_HOLD", "STOPPED"})
-
-
-@dataclass(slots=True)
 class Item:
     """One compiled piece: a field (with width/justification) or literal text only (field None)."""
 
-    field: sf.Field | None
-    width: int = 0
-    right: bool = False
-    suffix: str = ""
+    __slots__ = ("field", "width", "right", "suffix")
+
+    def __init__(self, field: sf.Field | None, width: int = 0, right: bool = False,
+                 suffix: str = "") -> None:
+        self.field = field
+        self.width = width
+        self.right = right
+        self.suffix = suffix
 
 
-@dataclass(slots=True)
 class CompiledFormat:
-    """A compiled squeue format: pieces, the row template and any errors SLURM would print."""
+    """A compiled squeue format: its pieces, the printf row template, the header line and the
+    error lines SLURM prints on stderr for bad pieces (it still prints the listing, exit 0)."""
 
-    items: list[Item]
-    errors: list[str] = field(default_factory=list)
-    template: str = ""
-    header_line: str = ""
+    __slots__ = ("items", "errors", "template", "header_line")
+
+    def __init__(self, items: list[Item], errors: list[str], template: str, header_line: str) -> None:
+        self.items = items
+        self.errors = errors
+        self.template = template
+        self.header_line = header_line
 
 
 # --- compiling formats ----------------------------------------------------------------------
@@ -186,34 +184,6 @@ def select_format(fmt: str | None = None, long_fmt: str | None = None, *, long: 
     return compile_format(LONG_FORMAT if long else DEFAULT_FORMAT)
 
 
-# --- states ---------------------------------------------------------------------------------
-
-
-def parse_states(text: str) -> frozenset[str]:
-    """`-t/--states`: "all", or a comma list of long or compact names in any case."""
-    if text.lower() == "all":
-        return ALL_STATES
-    by_name = {s: s for s in ALL_STATES}
-    by_name.update({code: s for s, code in sf.STATE_COMPACT.items()})
-    out: set[str] = set()
-    for token in text.split(","):
-        if not token:
-            continue
-        state = by_name.get(token.upper())
-        if state is None:
-            valid = ",".join(BASE_STATES + FLAG_STATES)
-            raise SlurmInputError(f"{ERROR_PREFIX}Invalid job state specified: {token}\n"
-                                  f"{ERROR_PREFIX}Valid job states include: {valid}\n", 1)
-        out.add(state)
-    return frozenset(out)
-
-
-def filter_states(jobs: Iterable[Job], states: frozenset[str] | None = None) -> list[Job]:
-    """Keep the jobs squeue would list for `states` (None: the default pending/running set)."""
-    wanted = DEFAULT_STATES if states is None else states
-    return [j for j in jobs if j.state in wanted]
-
-
 # --- arrays ---------------------------------------------------------------------------------
 
 
@@ -225,9 +195,12 @@ def parse_array_ids(text: str) -> list[int]:
             continue
         rng, _, step_text = part.partition(":")
         lo_text, dash, hi_text = rng.partition("-")
-        lo = int(lo_text)
-        hi = int(hi_text) if dash else lo
-        step = int(step_text) if step_text else 1
+        numbers = [lo_text, hi_text if dash else lo_text, step_text or "1"]
+        if not all(n.isdigit() and n.isascii() for n in numbers):
+            raise SlurmInputError(f"Invalid job array specification: {text}", 1)
+        lo, hi, step = (int(n) for n in numbers)
+        if hi - lo > MAX_ARRAY_SPAN:
+            raise SlurmInputError(f"Invalid job array specification: {text}", 1)
         ids.update(range(lo, hi + 1, max(step, 1)))
     return sorted(ids)
 
@@ -259,6 +232,8 @@ def format_array_ids(ids: list[int], throttle: int = 0) -> str:
 
 def _fold(jobs: list[Job]) -> tuple[list[Job], dict[int, list[Job]]]:
     """Folded rows plus, for each folded row (by id()), its pending tasks in task order."""
+    if not any(map(attrgetter("array_job_id"), jobs)):
+        return list(jobs), {}
     out: list[Job | None] = []
     groups: dict[tuple[int, str, str], list[Job]] = {}
     masters: dict[tuple[int, str, str], Job] = {}
@@ -324,12 +299,13 @@ def fold_array_tasks(jobs: list[Job]) -> list[Job]:
 
 SortKey = Callable[[Job], Any]
 _NO_SORT = frozenset("bcfhnO")
+_SORT_LETTERS = frozenset("BCdDegGHIJzijlLmMNpQPtTuUvVS") | _NO_SORT
 
 
-def _id_key(j: Job) -> tuple[int, int]:
+def _id_key(j: Job) -> int:
     if j.array_job_id is None:
-        return (j.job_id, sf.NO_VAL)
-    return (j.array_job_id, sf.NO_VAL if j.array_task_id is None else j.array_task_id)
+        return (j.job_id << 32) | sf.NO_VAL
+    return (j.array_job_id << 32) | (sf.NO_VAL if j.array_task_id is None else j.array_task_id)
 
 
 def _limit_key(j: Job) -> int:
@@ -337,8 +313,9 @@ def _limit_key(j: Job) -> int:
     return sf.INFINITE if secs is None else (sf.NO_VAL if secs < 0 else secs // 60)
 
 
-def _sort_keys(now: int) -> dict[str, SortKey]:
-    ctx = sf.Ctx(now)
+def _sort_keys(now: int) -> dict[str, tuple[SortKey, bool]]:
+    """Sort key per -S letter, and whether it is numeric (so it can be negated)."""
+    codes = sf.STATE_COMPACT
 
     def left(j: Job) -> int:
         secs = sf.time_limit_secs(j)
@@ -348,22 +325,25 @@ def _sort_keys(now: int) -> dict[str, SortKey]:
         value = sf.end_time(j, now)
         return float(sf.INFINITE) if isinstance(value, str) else float(value or 0)
 
+    def none(j: Job) -> int:
+        return 0
+
     return {
-        "B": lambda j: j.batch_host, "C": lambda j: j.num_cpus,
-        "d": lambda j: int(j.spec.get("tmp_mb") or 0) if j.spec else 0,
-        "D": lambda j: j.nodes, "e": end, "g": lambda j: sf._group(j, ctx), "G": lambda j: j.gid,
-        "H": lambda j: 0, "I": lambda j: 0, "J": lambda j: 0, "z": lambda j: 0,
-        "i": _id_key, "j": lambda j: j.name, "l": _limit_key, "L": left,
-        "m": lambda j: j.mem_per_cpu_mb or j.mem_mb, "M": lambda j: sf.time_used(j, now),
-        "N": lambda j: j.node_list, "p": lambda j: j.priority, "Q": lambda j: j.priority,
-        "P": lambda j: j.partition, "t": lambda j: sf.STATE_COMPACT.get(j.state, "?"),
-        "T": lambda j: j.state, "u": lambda j: sf._user(j, ctx), "U": lambda j: j.uid,
-        "v": lambda j: (j.spec.get("reservation") or "") if j.spec else "",
-        "V": lambda j: j.submit_time,
+        "B": (attrgetter("batch_host"), False), "C": (attrgetter("num_cpus"), True),
+        "d": (lambda j: int(j.spec.get("tmp_mb") or 0) if j.spec else 0, True),
+        "D": (attrgetter("nodes"), True), "e": (end, True),
+        "g": (lambda j: j.group or str(j.gid), False), "G": (attrgetter("gid"), True),
+        "H": (none, True), "I": (none, True), "J": (none, True), "z": (none, True),
+        "i": (_id_key, True), "j": (attrgetter("name"), False), "l": (_limit_key, True),
+        "L": (left, True), "m": (lambda j: j.mem_per_cpu_mb or j.mem_mb, True),
+        "M": (lambda j: sf.time_used(j, now), True), "N": (attrgetter("node_list"), False),
+        "p": (attrgetter("priority"), True), "Q": (attrgetter("priority"), True),
+        "P": (attrgetter("partition"), False), "t": (lambda j: codes.get(j.state, "?"), False),
+        "T": (attrgetter("state"), False), "u": (lambda j: j.user or str(j.uid), False),
+        "U": (attrgetter("uid"), True),
+        "v": (lambda j: (j.spec.get("reservation") or "") if j.spec else "", False),
+        "V": (attrgetter("submit_time"), True),
     }
-
-
-_SORT_LETTERS = frozenset("BCdDegGHIJzijlLmMNpQPtTuUvVS") | _NO_SORT
 
 
 def parse_sort(spec: str) -> list[tuple[str, bool]]:
@@ -392,32 +372,92 @@ def parse_sort(spec: str) -> list[tuple[str, bool]]:
 def _start_sort(jobs: list[Job], descending: bool, now: int, effective: bool) -> list[Job]:
     """SLURM's start-time comparator under glibc's merge sort: jobs with a start time, ordered
     (stably) by it; then those without one, in reverse of their incoming order."""
-    started: list[tuple[float, Job]] = []
-    unstarted: list[Job] = []
-    for j in jobs:
-        start = sf.start_time(j, now)
-        if not start:
-            unstarted.append(j)
-        else:
-            if effective and j.state == "PENDING" and start < now:
-                start = now
-            started.append((start, j))
-    started.sort(key=lambda pair: pair[0], reverse=descending)
-    unstarted.reverse()
-    return [j for _, j in started] + unstarted
+    starts: list[Any] = list(map(attrgetter("start_time"), jobs))
+    has_begin = any(map(attrgetter("begin_time"), jobs))
+    if has_begin:
+        starts = [sf.start_time(j, now) for j in jobs]
+    started = list(compress(jobs, starts))
+    if not started:
+        return jobs[::-1]
+    unstarted = list(compress(reversed(jobs), map(not_, reversed(starts))))
+    if effective:
+        def key(j: Job) -> float:
+            start = sf.start_time(j, now)
+            return now if start < now and j.state == "PENDING" else start
+        started.sort(key=key, reverse=descending)
+    elif has_begin:
+        started.sort(key=lambda j: sf.start_time(j, now), reverse=descending)
+    else:
+        started.sort(key=attrgetter("start_time"), reverse=descending)
+    return started + unstarted
+
+
+def _default_sort(rows: list[Job]) -> list[Job]:
+    """"P,t,-p": priority (high first) inside (partition, state code) groups, stably."""
+    rows.sort(key=attrgetter("priority"), reverse=True)
+    kinds = set(zip(map(attrgetter("partition"), rows), map(attrgetter("state"), rows)))
+    codes = sf.STATE_COMPACT
+    order = sorted(kinds, key=lambda k: (k[0], codes.get(k[1], "?")))
+    if len(order) == 1:
+        return rows
+    if len(order) > 8:
+        return sorted(rows, key=lambda j: (j.partition, codes.get(j.state, "?")))
+    return [j for part, state in order for j in rows if j.state == state and j.partition == part]
+
+
+def _composite(group: list[tuple[SortKey, bool]]) -> SortKey:
+    """One key for several: ascending ones as they are, descending (numeric) ones negated."""
+    if len(group) == 1:
+        fn, desc = group[0]
+        return (lambda j: -fn(j)) if desc else fn
+    parts = tuple(group)
+
+    def key(j: Job) -> tuple[Any, ...]:
+        return tuple(-fn(j) if desc else fn(j) for fn, desc in parts)
+    return key
+
+
+def _sort_passes(keys: list[tuple[str, bool]], now: int) -> list[tuple[str, Any, bool]]:
+    """Stable sort passes, least significant first: ("S", None, desc) or ("key", fn, reverse)."""
+    table = _sort_keys(now)
+    passes: list[tuple[str, Any, bool]] = []
+    group: list[tuple[SortKey, bool]] = []
+
+    def flush() -> None:
+        if len(group) == 1 and group[0][1]:
+            passes.append(("key", group[0][0], True))
+        elif group:
+            passes.append(("key", _composite(group), False))
+        group.clear()
+
+    for letter, desc in keys:
+        if letter == "S":
+            flush()
+            passes.append(("S", None, desc))
+        elif letter in table:
+            fn, numeric = table[letter]
+            if desc and not numeric:
+                flush()
+                passes.append(("key", fn, True))
+            else:
+                group.append((fn, desc))
+    flush()
+    passes.reverse()
+    return passes
 
 
 def sort_jobs(jobs: list[Job], sort: str | None = None, *, now: float) -> list[Job]:
     """Order rows as squeue does: its start-time pass, then the --sort keys (default "P,t,-p")."""
     now_i = int(now)
     rows = _start_sort(jobs, True, now_i, effective=False)
-    keys = parse_sort(DEFAULT_SORT if sort is None else sort)
-    table = _sort_keys(now_i)
-    for letter, descending in reversed(keys):
-        if letter == "S":
-            rows = _start_sort(rows, descending, now_i, effective=True)
-        elif letter in table:
-            rows.sort(key=table[letter], reverse=descending)
+    if sort is None or sort == DEFAULT_SORT:
+        return _default_sort(rows)
+    keys = parse_sort(sort)
+    for kind, fn, reverse in _sort_passes(keys, now_i):
+        if kind == "S":
+            rows = _start_sort(rows, reverse, now_i, effective=True)
+        else:
+            rows.sort(key=fn, reverse=reverse)
     return rows
 
 
@@ -443,7 +483,7 @@ def format_rows(jobs: list[Job], fmt: CompiledFormat, *, now: float, node_name: 
     template = fmt.template
     if not columns:
         return [template.replace("%%", "%")] * len(jobs)
-    return [template % row for row in zip(*columns)]
+    return list(map(template.__mod__, zip(*columns)))
 
 
 def render(jobs: list[Job], fmt: CompiledFormat | str = DEFAULT_FORMAT, *, header: bool = True,
