@@ -18,9 +18,11 @@ class SlurmInputError(FlowError):
 
     label = "error"
 
-    def __init__(self, message: str, exit_code: int = 255) -> None:
+    def __init__(self, message: str, exit_code: int = 255, label: str | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        if label is not None:
+            self.label = label  # "error", "fatal", or "bare" (printed as is)
 
 
 class SubmitError(SlurmInputError):

@@ -85,15 +85,17 @@ def schedule(ledger: Ledger, node: Node, home: Path, now: float | None = None) -
         free_cpus, free_mem, free_gpus, running_per_array = _free_resources(conn, node)
         rows = conn.execute(
             "SELECT job_id, held, begin_time, dependency, array_job_id, array_throttle, num_cpus, mem_mb, gpus,"
-            " reason, eligible_time, spec FROM jobs WHERE state = 'PENDING' AND provider = 'local'"
+            " reason, eligible_time, spec, nodes FROM jobs WHERE state = 'PENDING' AND provider = 'local'"
             " ORDER BY priority DESC, job_id"
         ).fetchall()
         result.pending = len(rows)
         blocked = False
         updates: list[tuple[str, float | None, int]] = []
-        for (job_id, held, begin, dependency, array_id, throttle, cpus, mem, ngpus, reason, eligible, spec) in rows:
+        for (job_id, held, begin, dependency, array_id, throttle, cpus, mem, ngpus, reason, eligible, spec, nodes) in rows:
             new_reason = ""
-            if held:
+            if nodes > 1 or cpus > node.cpus:
+                new_reason = "PartitionConfig"  # can never run on this node; it must not block the queue
+            elif held:
                 new_reason = "JobHeldAdmin" if held == "admin" else "JobHeldUser"
             elif begin is not None and begin > now:
                 new_reason = "BeginTime"

@@ -47,6 +47,8 @@ _HETJOB_WORDS = ("packjob", "hetjob")
 class ScriptFatalError(SlurmInputError):
     """sbatch stopped with fatal(): print as "sbatch: fatal: <message>" and exit 1."""
 
+    label = "fatal"
+
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message, exit_code)
 

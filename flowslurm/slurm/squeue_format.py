@@ -33,6 +33,7 @@ DEFAULT_FORMAT = "%.18i %.9P %.8j %.8u %.2t %.10M %.6D %R"
 LONG_FORMAT = "%.18i %.9P %.8j %.8u %.8T %.10M %.9l %.6D %R"
 DEFAULT_SORT = "P,t,-p"
 MAX_ARRAY_SPAN = 4_000_001  # SLURM's largest MaxArraySize
+MAX_WIDTH = 100_000  # our cap on absurd field sizes (SLURM would pad to any int)
 BITSTR_LEN = 64  # SLURM_BITSTR_LEN default: array task lists longer than this end in "..."
 
 class Item:
@@ -118,7 +119,7 @@ def compile_format(fmt: str) -> CompiledFormat:
         start = i
         while i < len(token) and "0" <= token[i] <= "9":
             i += 1
-        width = int(token[start:i]) if i > start else 0
+        width = _c_int(int(token[start:i])) if i > start else 0
         letter = token[i] if i < len(token) else ""
         fld = sf.FIELDS.get(letter) if letter else None
         if fld is None:
@@ -163,7 +164,14 @@ def _leading_int(text: str) -> tuple[int, str]:
         j += 1
     if j == i:
         return 0, text
-    return int(stripped[:j]), stripped[j:]
+    value = max(min(int(stripped[:j]), 2**63 - 1), -2**63)  # strtol saturates, then int truncates
+    return _c_int(value), stripped[j:]
+
+
+def _c_int(value: int) -> int:
+    """A width as C's `int` holds it (wrapping at 32 bits), capped at MAX_WIDTH."""
+    value = (value + 2**31) % 2**32 - 2**31
+    return min(value, MAX_WIDTH)
 
 
 def select_format(fmt: str | None = None, long_fmt: str | None = None, *, long: bool = False,
@@ -298,8 +306,7 @@ def fold_array_tasks(jobs: list[Job]) -> list[Job]:
 # --- sorting --------------------------------------------------------------------------------
 
 SortKey = Callable[[Job], Any]
-_NO_SORT = frozenset("bcfhnO")
-_SORT_LETTERS = frozenset("BCdDegGHIJzijlLmMNpQPtTuUvVS") | _NO_SORT
+_SORT_LETTERS = frozenset("BCdDegGHIJzijlLmMNpQPtTuUvVS" "bcfhnO")
 
 
 def _id_key(j: Job) -> int:
@@ -313,8 +320,8 @@ def _limit_key(j: Job) -> int:
     return sf.INFINITE if secs is None else (sf.NO_VAL if secs < 0 else secs // 60)
 
 
-def _sort_keys(now: int) -> dict[str, tuple[SortKey, bool]]:
-    """Sort key per -S letter, and whether it is numeric (so it can be negated)."""
+def _sort_keys(now: int) -> dict[str, SortKey]:
+    """The key of each -S letter that orders anything (b c f h n O H I J z leave the order as is)."""
     codes = sf.STATE_COMPACT
 
     def left(j: Job) -> int:
@@ -325,24 +332,16 @@ def _sort_keys(now: int) -> dict[str, tuple[SortKey, bool]]:
         value = sf.end_time(j, now)
         return float(sf.INFINITE) if isinstance(value, str) else float(value or 0)
 
-    def none(j: Job) -> int:
-        return 0
-
     return {
-        "B": (attrgetter("batch_host"), False), "C": (attrgetter("num_cpus"), True),
-        "d": (lambda j: int(j.spec.get("tmp_mb") or 0) if j.spec else 0, True),
-        "D": (attrgetter("nodes"), True), "e": (end, True),
-        "g": (lambda j: j.group or str(j.gid), False), "G": (attrgetter("gid"), True),
-        "H": (none, True), "I": (none, True), "J": (none, True), "z": (none, True),
-        "i": (_id_key, True), "j": (attrgetter("name"), False), "l": (_limit_key, True),
-        "L": (left, True), "m": (lambda j: j.mem_per_cpu_mb or j.mem_mb, True),
-        "M": (lambda j: sf.time_used(j, now), True), "N": (attrgetter("node_list"), False),
-        "p": (attrgetter("priority"), True), "Q": (attrgetter("priority"), True),
-        "P": (attrgetter("partition"), False), "t": (lambda j: codes.get(j.state, "?"), False),
-        "T": (attrgetter("state"), False), "u": (lambda j: j.user or str(j.uid), False),
-        "U": (attrgetter("uid"), True),
-        "v": (lambda j: (j.spec.get("reservation") or "") if j.spec else "", False),
-        "V": (attrgetter("submit_time"), True),
+        "B": attrgetter("batch_host"), "C": attrgetter("num_cpus"), "D": attrgetter("nodes"),
+        "d": lambda j: int(j.spec.get("tmp_mb") or 0) if j.spec else 0, "e": end,
+        "g": lambda j: j.group or str(j.gid), "G": attrgetter("gid"), "i": _id_key,
+        "j": attrgetter("name"), "l": _limit_key, "L": left, "N": attrgetter("node_list"),
+        "m": lambda j: j.mem_per_cpu_mb or j.mem_mb, "M": lambda j: sf.time_used(j, now),
+        "p": attrgetter("priority"), "Q": attrgetter("priority"), "P": attrgetter("partition"),
+        "t": lambda j: codes.get(j.state, "?"), "T": attrgetter("state"),
+        "u": lambda j: j.user or str(j.uid), "U": attrgetter("uid"), "V": attrgetter("submit_time"),
+        "v": lambda j: (j.spec.get("reservation") or "") if j.spec else "",
     }
 
 
@@ -405,59 +404,18 @@ def _default_sort(rows: list[Job]) -> list[Job]:
     return [j for part, state in order for j in rows if j.state == state and j.partition == part]
 
 
-def _composite(group: list[tuple[SortKey, bool]]) -> SortKey:
-    """One key for several: ascending ones as they are, descending (numeric) ones negated."""
-    if len(group) == 1:
-        fn, desc = group[0]
-        return (lambda j: -fn(j)) if desc else fn
-    parts = tuple(group)
-
-    def key(j: Job) -> tuple[Any, ...]:
-        return tuple(-fn(j) if desc else fn(j) for fn, desc in parts)
-    return key
-
-
-def _sort_passes(keys: list[tuple[str, bool]], now: int) -> list[tuple[str, Any, bool]]:
-    """Stable sort passes, least significant first: ("S", None, desc) or ("key", fn, reverse)."""
-    table = _sort_keys(now)
-    passes: list[tuple[str, Any, bool]] = []
-    group: list[tuple[SortKey, bool]] = []
-
-    def flush() -> None:
-        if len(group) == 1 and group[0][1]:
-            passes.append(("key", group[0][0], True))
-        elif group:
-            passes.append(("key", _composite(group), False))
-        group.clear()
-
-    for letter, desc in keys:
-        if letter == "S":
-            flush()
-            passes.append(("S", None, desc))
-        elif letter in table:
-            fn, numeric = table[letter]
-            if desc and not numeric:
-                flush()
-                passes.append(("key", fn, True))
-            else:
-                group.append((fn, desc))
-    flush()
-    passes.reverse()
-    return passes
-
-
 def sort_jobs(jobs: list[Job], sort: str | None = None, *, now: float) -> list[Job]:
     """Order rows as squeue does: its start-time pass, then the --sort keys (default "P,t,-p")."""
     now_i = int(now)
     rows = _start_sort(jobs, True, now_i, effective=False)
     if sort is None or sort == DEFAULT_SORT:
         return _default_sort(rows)
-    keys = parse_sort(sort)
-    for kind, fn, reverse in _sort_passes(keys, now_i):
-        if kind == "S":
-            rows = _start_sort(rows, reverse, now_i, effective=True)
-        else:
-            rows.sort(key=fn, reverse=reverse)
+    table = _sort_keys(now_i)
+    for letter, descending in reversed(parse_sort(sort)):  # least significant key first
+        if letter == "S":
+            rows = _start_sort(rows, descending, now_i, effective=True)
+        elif letter in table:
+            rows.sort(key=table[letter], reverse=descending)
     return rows
 
 

@@ -444,6 +444,8 @@ def test_bad_specs_keep_printing() -> None:
     compiled = compile_format("%i %5")
     assert compiled.errors == ["squeue: error: Invalid job format specification: "]
     assert render([J(3, "n")], compiled, header=False, now=NOW) == "3 %5\n"
+    assert compile_format("%4294967297i").header_line == "J"  # the size wraps like a C int
+    assert compile_format("%2147483648i").header_line == "JOBID "  # ... negative: "%s "
     compiled = compile_long_format("JobID:5|,bogus,name:.6")
     assert compiled.errors == ["squeue: error: Invalid job format specification: bogus"]
     assert compiled.header_line == "JOBID|  NAME"
