@@ -28,8 +28,7 @@ SUPPORT_LEVELS = ("honoured", "emulated", "warned", "ignored", "refused")
 BACKENDS = ("local", "mithril")
 
 
-@dataclass(frozen=True, slots=True)
-class Support:
+class Support(NamedTuple):
     """How one backend treats an option: a level from SUPPORT_LEVELS and a short note."""
 
     level: str
@@ -48,7 +47,12 @@ def support(
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Option:
-    """One command-line option. Equality is identity: aliases share one Option, as in getopt."""
+    """One command-line option. Equality is identity: aliases share one Option, as in getopt.
+
+    `hidden` options are accepted but left out of --help; `immediate` ones (--help, --version)
+    end parsing when met; `extension` marks flowslurm additions, which a prefix reaches only
+    when it matches no SLURM option (so SLURM's own prefixes behave exactly as in SLURM).
+    """
 
     long: str | None
     short: str | None = None
@@ -63,6 +67,7 @@ class Option:
     group: str = ""
     hidden: bool = False
     immediate: bool = False
+    extension: bool = False
 
     def __post_init__(self) -> None:
         if not self.dest:
@@ -91,9 +96,16 @@ class Option:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class CommandSpec:
-    """A command's option table plus what the parser and the help renderer need to know."""
+    """A command's option table plus what the parser and the help renderer need to know.
+
+    `options` is in --help order; `getopt_order` (all long names) is the order of SLURM's own
+    getopt table, which decides how an ambiguous prefix is listed. `stops_at_first_positional`
+    is getopt's "+" mode (sbatch). A bad option exits `bad_option_exit`, with SLURM's
+    'Try "<cmd> --help"' line when `try_help`. `help_style` is "gnu" or "sacct"; `groups` are
+    the --help section titles in order ("" = untitled), `help_col` where help text starts.
+    """
 
     name: str
     options: tuple[Option, ...]
@@ -140,14 +152,23 @@ class CommandSpec:
         return None
 
 
-@dataclass(slots=True)
 class ParsedArgs:
-    """The outcome of parse_args. `stopped_by` is the immediate option (--help...) that ended it."""
+    """The outcome of parse_args. `stopped_by` is the immediate option (--help...) that ended it.
 
-    values: dict[str, Any] = field(default_factory=dict)
-    given: list[tuple[Option, Any]] = field(default_factory=list)
-    positionals: list[str] = field(default_factory=list)
-    stopped_by: Option | None = None
+    A plain class rather than a dataclass: it is built on every command start.
+    """
+
+    __slots__ = ("values", "given", "positionals", "stopped_by")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.given: list[tuple[Option, Any]] = []
+        self.positionals: list[str] = []
+        self.stopped_by: Option | None = None
+
+    def __repr__(self) -> str:
+        return (f"ParsedArgs(values={self.values!r}, positionals={self.positionals!r}, "
+                f"stopped_by={self.stopped_by and self.stopped_by.display!r})")
 
     def has(self, dest: str) -> bool:
         """Whether an option storing into `dest` was given."""
@@ -188,24 +209,19 @@ def _match_long(spec: CommandSpec, word: str) -> tuple[str, Option]:
     for full, opt in spec._long:
         if full == name:
             return full, opt
-    found: tuple[str, Option] | None = None
-    ambiguous: list[str] = []
-    for full, opt in spec._long:
-        if not full.startswith(name):
-            continue
-        if found is None:
-            found = (full, opt)
-            ambiguous.append(full)
-        elif opt is not found[1]:
-            # glibc compares each further match with the first one only: rows sharing
-            # has_arg/flag/val (one Option here) do not make a prefix ambiguous.
-            ambiguous.append(full)
-    if found is None:
+    matches = [(f, o) for f, o in spec._long if f.startswith(name) and not o.extension]
+    if not matches:
+        matches = [(f, o) for f, o in spec._long if f.startswith(name)]
+    if not matches:
         raise _fail(spec, f"unrecognized option '--{word}'")
+    first = matches[0]
+    # glibc compares each further match with the first one only: rows sharing has_arg, flag
+    # and val (one Option here) do not make a prefix ambiguous.
+    ambiguous = [first[0]] + [f for f, o in matches[1:] if o is not first[1]]
     if len(ambiguous) > 1:
         listed = " ".join(f"'--{n}'" for n in ambiguous)
         raise _fail(spec, f"option '--{word}' is ambiguous; possibilities: {listed}")
-    return found
+    return first
 
 
 def _long_option(spec: CommandSpec, argv: list[str], i: int) -> tuple[int, Option, Any]:

@@ -78,7 +78,8 @@ OPTIONS: tuple[Option, ...] = (
        action="store_true"),
     _o("qos", "q", R, "qos", "only jobs with these qualities of service"),
     _o("partition", "r", R, "names", "only jobs in these partitions"),
-    _o("reason", "R", R, "reasons", "only jobs pending for these reasons"),
+    # 22.05 maps --reason to 'R' but leaves R out of its short option string: -R is invalid.
+    _o("reason", None, R, "reasons", "only jobs pending for these reasons"),
     _o("state", "s", R, "states", "only jobs in these states"),
     _o("starttime", "S", R, "time", "only jobs eligible after this time"),
     _o("truncate", "T", N, "", "clip start and end times to the --starttime/--endtime window",

@@ -227,15 +227,16 @@ OPTIONS: tuple[Option, ...] = (
        hidden=True),
     # ---- flowslurm extensions (the spelling of the pyxis plugin)
     _o("container-image", None, R, "image", "run the job in this container image", EXTENSION,
-       EXT),
+       EXT, extension=True),
     _o("container-mounts", None, R, "src:dst[,...]", "bind mounts for the container", EXTENSION,
-       EXT),
+       EXT, extension=True),
     _o("container-workdir", None, R, "dir", "working directory inside the container", EXTENSION,
-       EXT),
+       EXT, extension=True),
 )
 
 # SLURM 22.05's getopt table order (src/common/slurm_opt.c), with the extensions appended last
-# as a SPANK plugin's options would be.
+# as a SPANK plugin's options would be. Unlike a SPANK plugin's, they are reached by a prefix only
+# when no SLURM option matches it (`--co` and `--conta` behave exactly as in SLURM).
 GETOPT_ORDER: tuple[str, ...] = (
     "account", "acctg-freq", "array", "batch", "begin", "bb", "bbf", "cluster-constraint",
     "chdir", "cluster", "clusters", "comment", "container", "context", "contiguous",

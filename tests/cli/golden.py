@@ -18,8 +18,9 @@ from pathlib import Path
 
 GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "slurm-golden"
 GOLDEN_WORKDIR = "/tmp/slurm-golden-work"
+_DATE = re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \w{3} [ \d]\d \d\d:\d\d:\d\d( \w+)? \d{4}\b")
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
-SBATCH_CALL = re.compile(r"(?:^|\|\s*)sbatch\b")
+SBATCH_CALL = re.compile(r"(?<![\w/.-])sbatch\b")
 _SUBMITTED = re.compile(r"^(?:Submitted batch job )?(\d+)(?:;\S+)?$|^Submitted batch job (\d+)")
 
 
@@ -92,11 +93,30 @@ class Replay:
         if self.env.get("HOME"):
             text = text.replace(self.env["HOME"], "/home/golden")
         text = _TS.sub("<TS>", text)
+        text = _DATE.sub("<DATE>", text)
         pad = " " * max(0, len("golden") - len(me))
         text = re.sub(rf"{pad}\b{re.escape(me)}\b", "golden", text)  # keep right-justified columns aligned
-        text = re.sub(rf"\b{re.escape(me)}\b", "golden", text)
+        text = re.sub(rf"\b{re.escape(me)}\b|(?<=-u){re.escape(me)}(?=-)", "golden", text)
         text = re.sub(rf"\b(by|UserId=golden\()\s*{os.getuid()}\b", r"\1 1001", text)
         return text
+
+    def align_ids(self, record: Record, ledger: Path) -> None:
+        """Before an sbatch that SLURM answered with id N, make our next id N too when it can be
+        (ids only grow), as SLURM's FirstJobId would: outputs then align byte for byte."""
+        m = _SUBMITTED.match(record.stdout.strip())
+        if not m or not ledger.exists():
+            return
+        want = int(m.group(1) or m.group(2))
+        import sqlite3
+
+        conn = sqlite3.connect(ledger, timeout=30)
+        try:
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
+            if row is None or row[0] < want - 1:
+                conn.execute("INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (want - 1,))
+                conn.commit()
+        finally:
+            conn.close()
 
     def run(self, record: Record, timeout: float = 60) -> tuple[str, str, int]:
         command = self._map_ids(record.command)
@@ -114,11 +134,14 @@ class Replay:
         if m_want and m_got:
             self.ids[m_want.group(1) or m_want.group(2)] = m_got.group(1) or m_got.group(2)
 
-    def setup_files(self, records: list[Record]) -> None:
-        """Create every file the transcript shows with `cat FILE` (before it is used)."""
+    def setup_files(self, records: list[Record]) -> set[int]:
+        """Create every script the transcript shows with `cat FILE`; returns those records' lines."""
+        handled = set()
         for rec in records:
             m = re.fullmatch(r"cat (\S+\.(?:sh|slurm|py|txt))", rec.command)
             if m and rec.exit_code == 0 and "/" not in m.group(1):
                 path = self.workdir / m.group(1)
                 if not path.exists():
                     path.write_text(rec.stdout)
+                handled.add(rec.line)
+        return handled

@@ -13,8 +13,10 @@ import signal
 TOKEN_VAR = "FLOWSLURM_JOB_TOKEN"
 
 
-def job_pids(token: str) -> list[int]:
+def job_pids(token: str, also: str | None = None) -> list[int]:
+    """Pids of the job's processes; with `also`, only those whose environment has that variable."""
     needle = f"\0{TOKEN_VAR}={token}\0".encode()
+    extra = f"\0{also}=".encode() if also else b""
     me = os.getpid()
     found = []
     for name in os.listdir("/proc"):
@@ -25,7 +27,8 @@ def job_pids(token: str) -> list[int]:
                 data = fh.read()
         except OSError:
             continue
-        if needle in b"\0" + data + b"\0":
+        data = b"\0" + data + b"\0"
+        if needle in data and extra in data:
             found.append(int(name))
     return found
 
@@ -48,19 +51,19 @@ def signal_job(token: str, sig: int, pgid: int | None = None) -> int:
     return count
 
 
-def rss_mb(token: str) -> int:
-    """Resident memory of all the job's processes, in MiB."""
-    total_kb = 0
+def rss_kb(token: str) -> dict[int, int]:
+    """Resident memory of each of the job's processes, in KiB."""
+    sizes = {}
     for pid in job_pids(token):
         try:
             with open(f"/proc/{pid}/status") as fh:
                 for line in fh:
                     if line.startswith("VmRSS:"):
-                        total_kb += int(line.split()[1])
+                        sizes[pid] = int(line.split()[1])
                         break
         except (OSError, ValueError):
             continue
-    return total_kb // 1024
+    return sizes
 
 
 def alive(pid: int) -> bool:

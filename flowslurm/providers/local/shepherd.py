@@ -150,10 +150,11 @@ class Shepherd:
         except (AttributeError, OSError):
             pidfd = None
         ending: tuple[str, str] | None = None  # (state, reason) once we decided to end the job
+        oom_events = 0
         kill_at: float | None = None
         while proc.poll() is None:
             now = time.time()
-            waits = [1.0 if mem_limit else 5.0]
+            waits = [0.25 if mem_limit else 5.0]
             if deadline is not None and ending is None:
                 waits.append(deadline - now)
             if kill_at is not None:
@@ -178,15 +179,24 @@ class Shepherd:
             if deadline is not None and ending is None and now >= deadline:
                 self._log(stderr_fd, f"*** JOB {job.job_id} ON {self.node.name} CANCELLED AT {_stamp(now)} DUE TO TIME LIMIT ***")
                 ending, kill_at = ("TIMEOUT", "TimeLimit"), self._terminate(proc)
-            if mem_limit and ending is None and proctree.rss_mb(self.token) > mem_limit:
-                proctree.signal_job(self.token, signal.SIGKILL, proc.pid)
-                self._log(stderr_fd, f"Detected 1 oom-kill event(s) in StepId={job.job_id}.batch. Some of your processes "
-                                     "may have been killed by the cgroup out-of-memory handler.")
-                ending = ("OUT_OF_MEMORY", "OutOfMemory")
+            sizes = proctree.rss_kb(self.token) if mem_limit else {}
+            if sizes and sum(sizes.values()) > mem_limit * 1024:
+                # as the kernel's OOM killer does: kill the biggest process; its shell reports "Killed"
+                biggest = max(sizes, key=sizes.__getitem__)
+                try:
+                    os.kill(biggest, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                if ending is None:
+                    oom_events += 1
+                    ending = ("OUT_OF_MEMORY", "OutOfMemory")
             if kill_at is not None and time.time() >= kill_at:
                 proctree.signal_job(self.token, signal.SIGKILL, proc.pid)
                 kill_at = None
         status = proc.returncode
+        if oom_events:
+            self._log(stderr_fd, f"Detected {oom_events} oom-kill event(s) in StepId={job.job_id}.batch. Some of your "
+                                 "processes may have been killed by the cgroup out-of-memory handler.")
         # The batch script is done: nothing of the job may outlive it (SLURM's proctrack does the same).
         proctree.signal_job(self.token, signal.SIGKILL, proc.pid)
         if pidfd is not None:
@@ -205,15 +215,15 @@ class Shepherd:
     def _deliver(self, request: str, shell_pid: int) -> None:
         """A signal from scancel: "SIG:scope" with scope steps, batch or full."""
         signum, _, scope = request.partition(":")
-        if scope == "batch":
+        if scope == "batch":  # the batch shell itself, not its children
             try:
-                os.killpg(shell_pid, int(signum))
+                os.kill(shell_pid, int(signum))
             except (ProcessLookupError, PermissionError):
                 pass
         elif scope == "full":
             proctree.signal_job(self.token, int(signum), shell_pid)
-        else:
-            for pid in proctree.job_pids(self.token):
+        else:  # SLURM's default: job steps (processes srun started), never the batch step
+            for pid in proctree.job_pids(self.token, also="SLURM_STEP_ID"):
                 if pid != shell_pid:
                     try:
                         os.kill(pid, int(signum))
