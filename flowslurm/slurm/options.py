@@ -38,7 +38,7 @@ class Support(NamedTuple):
 def support(
     local: str, mithril: str, note: str = "", mithril_note: str | None = None
 ) -> dict[str, Support]:
-    """Build an Option.support mapping; `note` serves both backends unless `mithril_note` is given."""
+    """Build an Option.support mapping; `note` serves both backends unless `mithril_note` says."""
     return {
         "local": Support(local, note),
         "mithril": Support(mithril, note if mithril_note is None else mithril_note),

@@ -49,7 +49,9 @@ def _o(
     **kw: object,
 ) -> Option:
     """Shorthand for one table row."""
-    return Option(long, short, arg, meta, text, support=sup, group=group, **kw)  # type: ignore[arg-type]
+    return Option(
+        long, short, arg, meta, text, support=sup, group=group, **kw  # type: ignore[arg-type]
+    )
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -133,7 +135,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("qos", "q", R, "qos", "quality of service", RECORDED, RUN),
     _o("quiet", "Q", N, "", "print fewer messages", BOTH, RUN, action="store_true"),
     _o("reboot", None, N, "", "reboot the nodes before the job starts",
-       support("ignored", "emulated", "this host is never rebooted", "every job gets a fresh instance"),
+       support("ignored", "emulated", "this host is never rebooted",
+               "every job gets a fresh instance"),
        RUN, action="store_true"),
     _o("requeue", None, N, "", "allow the job to be requeued", BOTH, RUN, action="store_true"),
     _o("oversubscribe", "s", N, "", "let the job share resources with other jobs",
@@ -171,7 +174,7 @@ OPTIONS: tuple[Option, ...] = (
        support("ignored", "emulated", "this host has no features",
                "matched against instance-type features"), CONS),
     _o("nodefile", "F", R, "file", "file listing the nodes to use", NODES, CONS),
-    _o("mem", None, R, "size[units]", "memory per node", 
+    _o("mem", None, R, "size[units]", "memory per node",
        support("honoured", "emulated", "limited and accounted", "used to choose the instance type"),
        CONS),
     _o("mincpus", None, R, "n", "at least this many CPUs per node", SIZING, CONS),

@@ -80,6 +80,7 @@ class Replay:
     workdir: Path
     env: dict[str, str]
     ids: dict[str, str] = field(default_factory=dict)
+    settled_upto: int = 0  # jobs up to this id were waited for
 
     def _map_ids(self, text: str) -> str:
         if not self.ids:

@@ -88,22 +88,30 @@ def _reason_not_compared(name: str, rec: Record) -> str | None:
 
 
 def _wait_for_outputs(replay: Replay, cluster: Cluster, command: str) -> None:
-    """Before `cat`, `ls` or `sacct`, let every job get as far as it will (SLURM's records were taken
-    after the jobs had ended): wait while one runs or could still start, at most 20 s each."""
+    """Before `cat`, `ls` or `sacct`, let the jobs the record looks at get as far as they will
+    (SLURM's records were taken after they had ended): those it names by id, and every job
+    submitted since the last such wait. Waits while one runs or could still start, at most 90 s in
+    all (one job times out after 60 s)."""
     if not re.match(r"(cat|ls|sacct)\b", command) or not (cluster.home / "ledger.db").exists():
         return
+    named = re.findall(r"slurm-(\d+)\.out", command)
+    for ids in re.findall(r"-j ([\d,]+)", command):
+        named += ids.split(",")
     conn = sqlite3.connect(cluster.home / "ledger.db", timeout=30)
     try:
-        for (job_id,) in conn.execute("SELECT job_id FROM jobs").fetchall():
+        jobs = [int(replay.ids.get(j, j)) for j in named]
+        jobs += [r[0] for r in conn.execute("SELECT job_id FROM jobs WHERE job_id > ?", (replay.settled_upto,))]
+        replay.settled_upto = conn.execute("SELECT COALESCE(MAX(job_id), 0) FROM jobs").fetchone()[0]
+        deadline = time.monotonic() + 90
 
-            def settled() -> bool:
-                row = conn.execute("SELECT state, held, reason FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-                if row is None or row[0] not in ("PENDING", "RUNNING"):
-                    return True
-                return row[0] == "PENDING" and (bool(row[1]) or row[2] in _STUCK)
-            deadline = time.monotonic() + 20
-            while not settled() and time.monotonic() < deadline:
-                time.sleep(0.05)
+        def settled(job_id: int) -> bool:
+            row = conn.execute("SELECT state, held, reason FROM jobs WHERE job_id = ? OR array_job_id = ?",
+                               (job_id, job_id)).fetchall()
+            return all(r[0] not in ("PENDING", "RUNNING") or (r[0] == "PENDING" and (bool(r[1]) or r[2] in _STUCK))
+                       for r in row)
+
+        while not all(settled(j) for j in jobs) and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         conn.close()
 
@@ -127,15 +135,18 @@ def replay_file(name: str, cluster: Cluster) -> tuple[int, list[str]]:
         why = _reason_not_compared(name, rec)
         for file, pattern, shell in SETUP:
             if file == name and re.search(pattern, rec.command):
+                _wait_for_outputs(replay, cluster, "ls")
                 replay.run(Record(shell, "", "", 0))
         if SBATCH_CALL.search(rec.command):
             replay.align_ids(rec, ledger)
         if rec.line in setup_lines:
             continue  # a script, written by setup_files
         if why is not None:
-            if SBATCH_CALL.search(rec.command):
+            # run it (it may change state later records rely on) unless it needs another program
+            if not rec.root and not LATER_ISSUE.search(rec.command):
                 got_out, _, _ = replay.run(rec)
-                replay.learn_ids(rec, got_out)
+                if SBATCH_CALL.search(rec.command):
+                    replay.learn_ids(rec, got_out)
             continue
         _wait_for_outputs(replay, cluster, rec.command)
         got = replay.run(rec)

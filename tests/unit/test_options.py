@@ -161,7 +161,9 @@ def test_extensions_do_not_change_slurm_prefixes() -> None:
 
 def test_sacct_errors_have_no_hint() -> None:
     err = _error(SACCT, ["--pars"])
-    assert err.message == "sacct: option '--pars' is ambiguous; possibilities: '--parsable' '--parsable2'"
+    assert err.message == (
+        "sacct: option '--pars' is ambiguous; possibilities: '--parsable' '--parsable2'"
+    )
     assert err.exit_code == 1
 
 
@@ -378,7 +380,9 @@ def test_short_option_strings_match_slurm() -> None:
     assert optstring(SQUEUE) == split("A:ahi:j::lL:n:M:O:o:p:Pq:R:rs::S:t:u:U:vVw:")
     assert optstring(SACCT) == split("aA:bBcC:DeE:f:F:g:hi:I:j:k:K:lLM:nN:o:pPq:r:s:S:Ttu:UvVW:x:X")
     assert optstring(SCANCEL) == split("A:bfHiM:n:p:Qq:R:s:t:u:vVw:")
-    assert optstring(SBATCH) == split("A:a:b:D:M:C:S:c:d:m:e:x:B:G:hHi:J:L:k::F:w:N:n:o:OsQp:q:t:vVW")
+    assert optstring(SBATCH) == split(
+        "A:a:b:D:M:C:S:c:d:m:e:x:B:G:hHi:J:L:k::F:w:N:n:o:OsQp:q:t:vVW"
+    )
 
 
 def test_find_helpers() -> None:
