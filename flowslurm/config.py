@@ -9,37 +9,51 @@ environment (`FLOWSLURM_CPUS`, ...), then `config.yaml` in the user config dir (
 from __future__ import annotations
 
 import os
-import socket
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+
+from flowslurm.record import FrozenRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 APP = "flowslurm"
 
 
-def home() -> Path:
-    """The state directory (ledger, spool, engine socket), created with mode 0700."""
-    env = os.environ.get("FLOWSLURM_HOME")
-    if env:
-        path = Path(env)
-    else:
+def home_dir() -> str:
+    """The state directory (ledger, spool, engine socket) as a string, created with mode 0700."""
+    path = os.environ.get("FLOWSLURM_HOME")
+    if not path:
         from platformdirs import user_data_dir
 
-        path = Path(user_data_dir(APP))
-    if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = user_data_dir(APP)
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 
 
-def config_file() -> Path:
+def home() -> Path:
+    """`home_dir()` as a Path."""
+    from pathlib import Path
+
+    return Path(home_dir())
+
+
+def _config_path() -> str:
     env = os.environ.get("FLOWSLURM_CONFIG")
     if env:
-        return Path(env)
+        return env
     if os.environ.get("FLOWSLURM_HOME"):
-        return Path(os.environ["FLOWSLURM_HOME"]) / "config.yaml"
+        return os.path.join(os.environ["FLOWSLURM_HOME"], "config.yaml")
     from platformdirs import user_config_dir
 
-    return Path(user_config_dir(APP)) / "config.yaml"
+    return os.path.join(user_config_dir(APP), "config.yaml")
+
+
+def config_file() -> Path:
+    from pathlib import Path
+
+    return Path(_config_path())
 
 
 _settings_cache: dict[str, Any] | None = None
@@ -49,12 +63,13 @@ def settings() -> dict[str, Any]:
     """The parsed config file (empty when there is none). YAML is imported only if a file exists."""
     global _settings_cache
     if _settings_cache is None:
-        path = config_file()
+        path = _config_path()
         data: Any = {}
-        if path.is_file():
+        if os.path.isfile(path):
             import yaml
 
-            data = yaml.safe_load(path.read_text()) or {}
+            with open(path) as fh:
+                data = yaml.safe_load(fh.read()) or {}
         _settings_cache = data if isinstance(data, dict) else {}
     return _settings_cache
 
@@ -68,19 +83,45 @@ def setting(section: str, key: str, env: str, default: Any) -> Any:
     return default
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(FrozenRecord):
     """The local backend's single node: what jobs may use at once."""
 
-    name: str
-    cpus: int
-    memory_mb: int
-    gpus: int
-    partition: str
-    def_mem_per_cpu_mb: int
-    kill_wait_s: float
-    cluster: str
-    account: str  # the default account of jobs that name none ("" = the user's name)
+    __slots__ = ("name", "cpus", "memory_mb", "gpus", "partition", "def_mem_per_cpu_mb", "kill_wait_s", "cluster",
+                 "account")
+
+    def __init__(
+        self,
+        name: str,
+        cpus: int,
+        memory_mb: int,
+        gpus: int,
+        partition: str,
+        def_mem_per_cpu_mb: int,
+        kill_wait_s: float,
+        cluster: str,
+        account: str,  # the default account of jobs that name none ("" = the user's name)
+    ) -> None:
+        init = object.__setattr__
+        init(self, "name", name)
+        init(self, "cpus", cpus)
+        init(self, "memory_mb", memory_mb)
+        init(self, "gpus", gpus)
+        init(self, "partition", partition)
+        init(self, "def_mem_per_cpu_mb", def_mem_per_cpu_mb)
+        init(self, "kill_wait_s", kill_wait_s)
+        init(self, "cluster", cluster)
+        init(self, "account", account)
+
+    if TYPE_CHECKING:
+        name: str
+        cpus: int
+        memory_mb: int
+        gpus: int
+        partition: str
+        def_mem_per_cpu_mb: int
+        kill_wait_s: float
+        cluster: str
+        account: str
 
 
 def _detect_cpus() -> int:
@@ -115,7 +156,7 @@ def node() -> Node:
     gpus_setting = setting("local", "gpus", "FLOWSLURM_GPUS", None)
     gpus = _detect_gpus() if gpus_setting in (None, "") else int(gpus_setting)
     return Node(
-        name=str(setting("local", "node_name", "FLOWSLURM_NODE_NAME", "")) or socket.gethostname().split(".")[0],
+        name=str(setting("local", "node_name", "FLOWSLURM_NODE_NAME", "")) or os.uname().nodename.split(".")[0],
         cpus=cpus,
         memory_mb=mem,
         gpus=gpus,

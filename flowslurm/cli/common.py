@@ -10,21 +10,47 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TextIO
 
 from flowslurm.errors import FlowError, SlurmInputError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TextIO
 
-@dataclass
+_UNSET: Any = object()  # "not given": the default is taken when Env is made
+
+
 class Env:
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
-    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    cwd: str = field(default_factory=os.getcwd)
-    now: Callable[[], float] = time.time
+    """The world a command sees. A plain class, not a dataclass: `dataclasses` costs start-up time."""
+
+    _FIELDS = ("stdout", "stderr", "stdin", "environ", "cwd", "now")
+
+    def __init__(
+        self,
+        stdout: TextIO = _UNSET,
+        stderr: TextIO = _UNSET,
+        stdin: TextIO = _UNSET,
+        environ: dict[str, str] = _UNSET,
+        cwd: str = _UNSET,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.stdout = sys.stdout if stdout is _UNSET else stdout
+        self.stderr = sys.stderr if stderr is _UNSET else stderr
+        self.stdin = sys.stdin if stdin is _UNSET else stdin
+        self.environ = dict(os.environ) if environ is _UNSET else environ
+        self.cwd = os.getcwd() if cwd is _UNSET else cwd
+        self.now = now
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return tuple([getattr(self, n) for n in self._FIELDS]) == tuple([getattr(other, n) for n in self._FIELDS])
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "Env(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self._FIELDS) + ")"
 
 
 def print_error(prog: str, err: SlurmInputError | FlowError, stream: TextIO) -> None:

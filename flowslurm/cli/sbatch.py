@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 
 from flowslurm.cli.common import Env, main_wrapper
@@ -110,6 +109,8 @@ def run(argv: list[str], env: Env) -> int:
     directives.check_script(text)
     file_name = os.path.basename(command) if command else "stdin"
     found = directives.extract_directives(text, file_name=file_name)
+    if directives.uses_legacy_prefix(found):
+        env.stderr.write(f"sbatch: error: {directives.LEGACY_PREFIX_WARNING}\n")
     sources = sbatch_spec.parse_directives([(d.line_no, d.words) for d in found if d.words])
     env_parsed = parse_args(SPEC, sbatch_spec.env_args(env.environ), immediate=False)
     sources.append(("environment", env_parsed, "SBATCH_*"))
@@ -127,7 +128,7 @@ def run(argv: list[str], env: Env) -> int:
     )
     spec.extra["umask"] = f"{os.umask(0o022):04o}"
     os.umask(int(spec.extra["umask"], 8))
-    spec.extra["submit_host"] = socket.gethostname().split(".")[0]
+    spec.extra["submit_host"] = os.uname().nodename.split(".")[0]
     quiet = bool(v.get("quiet"))
     warnings = _warnings(merged.report, backend)
     if not quiet:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _signal as signal  # plain ints (`signal` builds enums at import)
 import os
-import signal
 
 from flowslurm.cli.common import Env, main_wrapper
 from flowslurm.errors import SlurmInputError

@@ -61,7 +61,7 @@ def run(argv: list[str], env: Env) -> int:
         marks = ",".join("?" * len(keys))
         where.append(f"(job_id IN ({marks}) OR array_job_id IN ({marks}))")
         params += keys + keys
-    jobs = ledger.jobs(" AND ".join(where), params, with_spec=True)
+    jobs = ledger.jobs(" AND ".join(where), params)
     if selectors:
         wanted = {(s.job_id, t) for s in selectors for t in (s.tasks or (None,))}
         jobs = [j for j in jobs if (j.job_id, None) in wanted or (j.array_job_id, None) in wanted

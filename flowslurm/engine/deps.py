@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
-
 from flowslurm.engine.model import FINISHED_STATES
 from flowslurm.errors import SlurmInputError
-from flowslurm.slurm.jobrefs import DepClause, parse_dependency
+from flowslurm.record import Record
+from flowslurm.slurm.jobrefs import parse_dependency
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+
+    from flowslurm.slurm.jobrefs import DepClause
 
 
-@dataclass(slots=True)
-class Verdict:
-    state: str  # "ok" | "wait" | "never"
-    wake_at: float | None = None
+class Verdict(Record):
+    __slots__ = ("state", "wake_at")
+
+    def __init__(self, state: str, wake_at: float | None = None) -> None:
+        self.state = state  # "ok" | "wait" | "never"
+        self.wake_at = wake_at
 
 
 def _targets(conn: sqlite3.Connection, clause: DepClause) -> list[tuple[str, float | None, float | None, int | None]]:

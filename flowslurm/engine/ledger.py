@@ -7,20 +7,20 @@ Job ids come from an AUTOINCREMENT key, so they only grow and are never reused, 
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import fields
-from pathlib import Path
-from typing import Any
 
 from flowslurm.engine.model import Job, Step
 from flowslurm.errors import LedgerError
 
-JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Job) if f.name not in ("spec", "steps"))
-STEP_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Step))
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from pathlib import Path
+    from typing import Any
+
+JOB_COLUMNS: tuple[str, ...] = tuple(n for n in Job.__slots__ if n not in ("spec", "steps"))
+STEP_COLUMNS: tuple[str, ...] = tuple(Step.__slots__)
 
 # Columns the engine keeps for itself beside the Job fields.
 _INTERNAL_COLUMNS = """
@@ -42,10 +42,11 @@ def _q(names: Iterable[str]) -> str:
 
 def _column_sql(cls: type, names: Sequence[str]) -> str:
     out = []
-    for f in fields(cls):
-        if f.name in names:
-            base = str(f.type).split("|")[0].strip()
-            out.append(f'"{f.name}" {_JOB_TYPES.get(base, "TEXT")}')
+    types = cls.__init__.__annotations__  # the field types, as strings
+    for name in cls.__slots__:  # type: ignore[attr-defined]
+        if name in names:
+            base = str(types[name]).split("|")[0].strip()
+            out.append(f'"{name}" {_JOB_TYPES.get(base, "TEXT")}')
     return ",\n    ".join(out)
 
 
@@ -107,12 +108,92 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     return found
 
 
+class LazySpec(dict):  # type: ignore[type-arg]
+    """A job's spec, decoded from its JSON text on first use: squeue lists thousands of jobs and
+    reads the spec of few of them."""
+
+    __slots__ = ("_raw", "_conn")
+
+    def __init__(self, raw: str | int, conn: sqlite3.Connection | None = None) -> None:
+        super().__init__()
+        self._raw: str | int | None = raw  # the JSON text, or the job id to read it for
+        self._conn = conn
+
+    def _load(self) -> None:
+        if self._raw is not None:
+            raw, self._raw = self._raw, None
+            if not isinstance(raw, str):
+                row = self._conn.execute("SELECT spec FROM jobs WHERE job_id = ?", (raw,)).fetchone()  # type: ignore[union-attr]
+                raw = row[0] if row else "{}"
+            import json  # only when a spec is read: squeue mostly does not
+
+            self.update(json.loads(raw))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._load()
+        return dict.get(self, key, default)
+
+    def __getitem__(self, key: Any) -> Any:
+        self._load()
+        return dict.__getitem__(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        self._load()
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Iterator[Any]:
+        self._load()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._load()
+        return dict.__len__(self)
+
+    def __eq__(self, other: object) -> bool:
+        self._load()
+        return dict.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        self._load()
+        return dict.__repr__(self)
+
+    def items(self) -> Any:
+        self._load()
+        return dict.items(self)
+
+    def keys(self) -> Any:
+        self._load()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self._load()
+        return dict.values(self)
+
+
+class _Transaction:
+    """The context manager `Ledger.write` returns (contextlib is not imported for this one use)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
 class Ledger:
     """A connection to the ledger. Cheap to open: one file open and a version check."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = path
-        new = not path.exists()
+        new = not os.path.exists(path)
         try:
             if new:
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
@@ -127,26 +208,20 @@ class Ledger:
             raise LedgerError(f"cannot open the job ledger {path}: {exc}") from exc
 
     @classmethod
-    def open(cls, home: Path | None = None) -> Ledger:
+    def open(cls, home: str | Path | None = None) -> Ledger:
         if home is None:
-            from flowslurm.config import home as default_home
+            from flowslurm import config
 
-            home = default_home()
-        return cls(home / "ledger.db")
+            return cls(os.path.join(config.home_dir(), "ledger.db"))
+        return cls(os.path.join(home, "ledger.db"))
 
     def close(self) -> None:
         self.conn.close()
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (BEGIN IMMEDIATE) so it cannot deadlock on upgrade."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def write(self) -> _Transaction:
+        """One write transaction, taken at once (BEGIN IMMEDIATE) so it cannot deadlock on upgrade:
+        `with ledger.write() as conn: ...` commits at the end, rolls back on an exception."""
+        return _Transaction(self.conn)
 
     # ---- jobs -------------------------------------------------------------------------------
 
@@ -154,6 +229,8 @@ class Ledger:
         """Insert jobs inside an open write transaction. An array's tasks share the first task's id
         as `array_job_id` (its master id). Returns the new ids in order."""
         cols = [c for c in JOB_COLUMNS if c != "job_id"] + ["spec", "script_id"]
+        import json
+
         sql = f"INSERT INTO jobs ({_q(cols)}) VALUES ({', '.join('?' * len(cols))})"
         ids: list[int] = []
         master: int | None = None
@@ -172,6 +249,8 @@ class Ledger:
         return ids
 
     def insert_script(self, conn: sqlite3.Connection, text: str, argv: list[str], environ: dict[str, str]) -> int:
+        import json
+
         cur = conn.execute(
             "INSERT INTO scripts (text, argv, environ) VALUES (?, ?, ?)",
             (text, json.dumps(argv), json.dumps(environ)),
@@ -182,6 +261,8 @@ class Ledger:
         row = self.conn.execute("SELECT text, argv, environ FROM scripts WHERE script_id = ?", (script_id,)).fetchone()
         if row is None:
             raise LedgerError(f"script {script_id} is missing from the ledger")
+        import json
+
         return row[0], json.loads(row[1]), json.loads(row[2])
 
     def jobs(
@@ -193,6 +274,8 @@ class Ledger:
         with_steps: bool = False,
         order: str = "job_id",
     ) -> list[Job]:
+        """Jobs matching `where`. Their spec is read from the ledger only when first used (eagerly
+        with `with_spec`, for callers that will read every one)."""
         cols = _q(JOB_COLUMNS)
         if with_spec:
             cols += ", spec"
@@ -202,8 +285,7 @@ class Ledger:
         for row in rows:
             job = Job(*row[:n])
             job.requeue = bool(job.requeue)
-            if with_spec:
-                job.spec = json.loads(row[n])
+            job.spec = LazySpec(row[n]) if with_spec else LazySpec(job.job_id, self.conn)
             jobs.append(job)
         if with_steps and jobs:
             self._attach_steps(jobs)

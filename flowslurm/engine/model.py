@@ -10,8 +10,11 @@ UNLIMITED and TIME_LIMIT_INVALID marks the value SLURM shows as INVALID (e.g. `-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from flowslurm.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 TIME_LIMIT_INVALID = -1
 
@@ -46,79 +49,168 @@ ACTIVE_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CON
 FINISHED_STATES = frozenset(STATE_CODES) - ACTIVE_STATES
 
 
-@dataclass(slots=True)
-class Step:
-    job_id: int
-    step_id: str  # "batch", "extern", "0", "1", ...
-    name: str
-    state: str = "RUNNING"
-    exit_code: int = 0
-    exit_signal: int = 0
-    start_time: float | None = None
-    end_time: float | None = None
-    ntasks: int = 1
-    ncpus: int = 1
-    node_list: str = ""
-    mem_mb: int = 0
+class Step(Record):
+    """One step of a job; the fields are the columns of the ledger's steps table, in order."""
+
+    __slots__ = (
+        "job_id", "step_id", "name", "state", "exit_code", "exit_signal", "start_time", "end_time", "ntasks",
+        "ncpus", "node_list", "mem_mb",
+    )
+
+    def __init__(
+        self,
+        job_id: int,
+        step_id: str,  # "batch", "extern", "0", "1", ...
+        name: str,
+        state: str = "RUNNING",
+        exit_code: int = 0,
+        exit_signal: int = 0,
+        start_time: float | None = None,
+        end_time: float | None = None,
+        ntasks: int = 1,
+        ncpus: int = 1,
+        node_list: str = "",
+        mem_mb: int = 0,
+    ) -> None:
+        self.job_id = job_id
+        self.step_id = step_id
+        self.name = name
+        self.state = state
+        self.exit_code = exit_code
+        self.exit_signal = exit_signal
+        self.start_time = start_time
+        self.end_time = end_time
+        self.ntasks = ntasks
+        self.ncpus = ncpus
+        self.node_list = node_list
+        self.mem_mb = mem_mb
 
 
-@dataclass(slots=True)
-class Job:
-    job_id: int
-    name: str = "sbatch"
-    user: str = ""
-    uid: int = 0
-    gid: int = 0
-    group: str = ""
-    account: str = ""
-    partition: str = "debug"
-    qos: str = "normal"
-    state: str = "PENDING"
-    reason: str = "None"
-    priority: int = 0
-    # array bookkeeping: a task has array_job_id and array_task_id. A not-yet-split pending array
-    # is represented by its master row with array_task_id None and array_spec the remaining tasks.
-    array_job_id: int | None = None
-    array_task_id: int | None = None
-    array_spec: str | None = None
-    array_throttle: int = 0
-    submit_time: float = 0.0
-    eligible_time: float | None = None
-    start_time: float | None = None
-    end_time: float | None = None
-    begin_time: float | None = None
-    time_limit: int | None = None
-    nodes: int = 1
-    ntasks: int = 1
-    cpus_per_task: int = 1
-    num_cpus: int = 1
-    mem_mb: int = 0  # per node
-    mem_per_cpu_mb: int = 0  # when the request was --mem-per-cpu
-    gpus: int = 0
-    tres_per_node: str = ""  # e.g. "gres:gpu:1" as squeue %b shows it
-    gpu_ids: str = ""  # allocated devices, "0,1"
-    exit_code: int | None = None
-    exit_signal: int | None = None
-    derived_exit_code: int = 0
-    derived_exit_signal: int = 0
-    work_dir: str = ""
-    submit_dir: str = ""
-    stdout: str = ""  # resolved path
-    stderr: str = ""
-    stdin: str = "/dev/null"
-    command: str | None = None  # script path as given to sbatch, None for --wrap / stdin
-    dependency: str = ""
-    node_list: str = ""
-    batch_host: str = ""
-    cancelled_by: int | None = None
-    restart_count: int = 0
-    requeue: bool = True
-    held: str = ""  # "", "user" or "admin"
-    provider: str = "local"
-    provider_handle: str = ""
-    comment: str = ""
-    spec: dict[str, Any] = field(default_factory=dict)
-    steps: list[Step] = field(default_factory=list)
+class Job(Record):
+    """One job (or array task); the fields before `spec` are the ledger's job columns, in order.
+
+    Plain classes, not dataclasses: see flowslurm.record. `copy(**changes)` replaces
+    `dataclasses.replace`; the fields' types are those of `__init__`'s annotations."""
+
+    __slots__ = (
+        "job_id", "name", "user", "uid", "gid", "group", "account", "partition", "qos", "state", "reason",
+        "priority", "array_job_id", "array_task_id", "array_spec", "array_throttle", "submit_time",
+        "eligible_time", "start_time", "end_time", "begin_time", "time_limit", "nodes", "ntasks",
+        "cpus_per_task", "num_cpus", "mem_mb", "mem_per_cpu_mb", "gpus", "tres_per_node", "gpu_ids",
+        "exit_code", "exit_signal", "derived_exit_code", "derived_exit_signal", "work_dir", "submit_dir",
+        "stdout", "stderr", "stdin", "command", "dependency", "node_list", "batch_host", "cancelled_by",
+        "restart_count", "requeue", "held", "provider", "provider_handle", "comment", "spec", "steps",
+    )
+
+    def __init__(
+        self,
+        job_id: int,
+        name: str = "sbatch",
+        user: str = "",
+        uid: int = 0,
+        gid: int = 0,
+        group: str = "",
+        account: str = "",
+        partition: str = "debug",
+        qos: str = "normal",
+        state: str = "PENDING",
+        reason: str = "None",
+        priority: int = 0,
+        array_job_id: int | None = None,
+        array_task_id: int | None = None,
+        array_spec: str | None = None,
+        array_throttle: int = 0,
+        submit_time: float = 0.0,
+        eligible_time: float | None = None,
+        start_time: float | None = None,
+        end_time: float | None = None,
+        begin_time: float | None = None,
+        time_limit: int | None = None,
+        nodes: int = 1,
+        ntasks: int = 1,
+        cpus_per_task: int = 1,
+        num_cpus: int = 1,
+        mem_mb: int = 0,  # per node
+        mem_per_cpu_mb: int = 0,  # when the request was --mem-per-cpu
+        gpus: int = 0,
+        tres_per_node: str = "",  # e.g. "gres:gpu:1" as squeue %b shows it
+        gpu_ids: str = "",  # allocated devices, "0,1"
+        exit_code: int | None = None,
+        exit_signal: int | None = None,
+        derived_exit_code: int = 0,
+        derived_exit_signal: int = 0,
+        work_dir: str = "",
+        submit_dir: str = "",
+        stdout: str = "",  # resolved path
+        stderr: str = "",
+        stdin: str = "/dev/null",
+        command: str | None = None,  # script path as given to sbatch, None for --wrap / stdin
+        dependency: str = "",
+        node_list: str = "",
+        batch_host: str = "",
+        cancelled_by: int | None = None,
+        restart_count: int = 0,
+        requeue: bool = True,
+        held: str = "",  # "", "user" or "admin"
+        provider: str = "local",
+        provider_handle: str = "",
+        comment: str = "",
+        spec: dict[str, Any] | None = None,
+        steps: list[Step] | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.name = name
+        self.user = user
+        self.uid = uid
+        self.gid = gid
+        self.group = group
+        self.account = account
+        self.partition = partition
+        self.qos = qos
+        self.state = state
+        self.reason = reason
+        self.priority = priority
+        self.array_job_id = array_job_id
+        self.array_task_id = array_task_id
+        self.array_spec = array_spec
+        self.array_throttle = array_throttle
+        self.submit_time = submit_time
+        self.eligible_time = eligible_time
+        self.start_time = start_time
+        self.end_time = end_time
+        self.begin_time = begin_time
+        self.time_limit = time_limit
+        self.nodes = nodes
+        self.ntasks = ntasks
+        self.cpus_per_task = cpus_per_task
+        self.num_cpus = num_cpus
+        self.mem_mb = mem_mb
+        self.mem_per_cpu_mb = mem_per_cpu_mb
+        self.gpus = gpus
+        self.tres_per_node = tres_per_node
+        self.gpu_ids = gpu_ids
+        self.exit_code = exit_code
+        self.exit_signal = exit_signal
+        self.derived_exit_code = derived_exit_code
+        self.derived_exit_signal = derived_exit_signal
+        self.work_dir = work_dir
+        self.submit_dir = submit_dir
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdin = stdin
+        self.command = command
+        self.dependency = dependency
+        self.node_list = node_list
+        self.batch_host = batch_host
+        self.cancelled_by = cancelled_by
+        self.restart_count = restart_count
+        self.requeue = requeue
+        self.held = held
+        self.provider = provider
+        self.provider_handle = provider_handle
+        self.comment = comment
+        self.spec = {} if spec is None else spec
+        self.steps = [] if steps is None else steps
 
     @property
     def display_id(self) -> str:

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import sys
-from pathlib import Path
 
-from flowslurm.config import Node
-from flowslurm.engine.ledger import Ledger
-from flowslurm.engine.scheduler import Claim, schedule
+from flowslurm.engine.scheduler import schedule
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from flowslurm.config import Node
+    from flowslurm.engine.ledger import Ledger
+    from flowslurm.engine.scheduler import Claim
 
 SOCKET_NAME = "engine.sock"
 
 
-def _python_env(home: Path) -> dict[str, str]:
+def _python_env(home: str | Path) -> dict[str, str]:
     env = {"FLOWSLURM_HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
     env["PYTHONPATH"] = package_root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
     for key, value in os.environ.items():
         if key.startswith("FLOWSLURM_") and key != "FLOWSLURM_JOB_TOKEN":
@@ -31,9 +35,9 @@ def _python_env(home: Path) -> dict[str, str]:
     return env
 
 
-def spawn_detached(module: str, args: list[str], home: Path, pass_fd: int | None = None) -> int:
+def spawn_detached(module: str, args: list[str], home: str | Path, pass_fd: int | None = None) -> int:
     """Start `python -m module args` in its own session with stdio on /dev/null; returns its pid."""
-    log = os.open(home / "engine.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    log = os.open(os.path.join(home, "engine.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
         (os.POSIX_SPAWN_DUP2, log, 1),
@@ -52,7 +56,7 @@ def spawn_detached(module: str, args: list[str], home: Path, pass_fd: int | None
             os.set_inheritable(pass_fd, False)
 
 
-def launch(claim: Claim, home: Path) -> None:
+def launch(claim: Claim, home: str | Path) -> None:
     try:
         spawn_detached(
             "flowslurm.providers.local.shepherd", [str(claim.job_id), claim.token, str(claim.lock_fd)], home, claim.lock_fd
@@ -61,10 +65,12 @@ def launch(claim: Claim, home: Path) -> None:
         os.close(claim.lock_fd)
 
 
-def wake_daemon(home: Path) -> bool:
+def wake_daemon(home: str | Path) -> bool:
     """Nudge a running engine daemon; False when none is listening."""
-    path = str(home / SOCKET_NAME)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    import _socket  # the C module: `socket` costs milliseconds of enum set-up for one datagram
+
+    path = os.path.join(home, SOCKET_NAME)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
         sock.sendto(b"w", path)
@@ -75,12 +81,12 @@ def wake_daemon(home: Path) -> bool:
         sock.close()
 
 
-def ensure_daemon(home: Path) -> None:
+def ensure_daemon(home: str | Path) -> None:
     if not wake_daemon(home):
         spawn_detached("flowslurm.engine.daemon", [], home)
 
 
-def after_change(ledger: Ledger, home: Path, node: Node) -> int:
+def after_change(ledger: Ledger, home: str | Path, node: Node) -> int:
     """Run a scheduling pass, launch what it claimed, and keep the daemon around for what still waits.
     Returns the number of jobs still pending."""
     result = schedule(ledger, node, home)

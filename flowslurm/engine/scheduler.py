@@ -12,43 +12,51 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sqlite3
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from flowslurm.config import Node
 from flowslurm.engine import deps
-from flowslurm.engine.ledger import Ledger
+from flowslurm.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+    from pathlib import Path
+
+    from flowslurm.config import Node
+    from flowslurm.engine.ledger import Ledger
 
 ACTIVE_RUNNING = ("RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED")
 
 
-@dataclass(slots=True)
-class Claim:
-    job_id: int
-    lock_fd: int
-    token: str
+class Claim(Record):
+    __slots__ = ("job_id", "lock_fd", "token")
+
+    def __init__(self, job_id: int, lock_fd: int, token: str) -> None:
+        self.job_id = job_id
+        self.lock_fd = lock_fd
+        self.token = token
 
 
-@dataclass(slots=True)
-class PassResult:
-    claims: list[Claim] = field(default_factory=list)
-    pending: int = 0
-    next_wakeup: float | None = None  # earliest begin time or dependency delay among pending jobs
+class PassResult(Record):
+    __slots__ = ("claims", "pending", "next_wakeup")
+
+    def __init__(self, claims: list[Claim] | None = None, pending: int = 0, next_wakeup: float | None = None) -> None:
+        self.claims: list[Claim] = [] if claims is None else claims
+        self.pending = pending
+        self.next_wakeup = next_wakeup  # earliest begin time or dependency delay among pending jobs
 
 
-def lock_path(home: Path, job_id: int) -> Path:
-    return home / "locks" / f"{job_id}.lock"
+def lock_path(home: str | Path, job_id: int) -> str:
+    return os.path.join(home, "locks", f"{job_id}.lock")
 
 
-def take_lock(home: Path, job_id: int) -> int | None:
+def take_lock(home: str | Path, job_id: int) -> int | None:
     """Open and exclusively lock a job's launch lock; None when someone (a live shepherd) holds it."""
     path = lock_path(home, job_id)
     try:
         fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -77,7 +85,7 @@ def _free_resources(conn: sqlite3.Connection, node: Node) -> tuple[int, int, set
     return cpus, mem, gpus, running_per_array
 
 
-def schedule(ledger: Ledger, node: Node, home: Path, now: float | None = None) -> PassResult:
+def schedule(ledger: Ledger, node: Node, home: str | Path, now: float | None = None) -> PassResult:
     """Run one pass; returns the jobs claimed (to be launched by the caller) and when to look again."""
     now = time.time() if now is None else now
     result = PassResult()

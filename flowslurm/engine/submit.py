@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
-import signal as signal_module
 import time
-from pathlib import Path
+from _signal import SIGTERM, SIGUSR1  # plain ints: `signal` builds enums at import
 
 from flowslurm import config
-from flowslurm.config import Node
 from flowslurm.engine import runner
 from flowslurm.engine.ledger import Ledger
 from flowslurm.engine.model import Job
-from flowslurm.engine.spec import JobSpec
 from flowslurm.errors import SubmitError
 from flowslurm.slurm.patterns import default_pattern, resolve_output_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from flowslurm.config import Node
+    from flowslurm.engine.spec import JobSpec
 
 PRIORITY_BASE = 4294901760
 NOT_AVAILABLE = "Batch job submission failed: Requested node configuration is not available"
@@ -81,9 +85,11 @@ def _output_paths(job: Job, spec: JobSpec, node: Node) -> tuple[str, str]:
     return out, err
 
 
-def submit(spec: JobSpec, *, home: Path | None = None, node: Node | None = None, ledger: Ledger | None = None) -> list[Job]:
+def submit(
+    spec: JobSpec, *, home: str | Path | None = None, node: Node | None = None, ledger: Ledger | None = None
+) -> list[Job]:
     """Record the job (or the array's tasks) in the ledger and start what can start. Returns at once."""
-    home = home or config.home()
+    home = home or config.home_dir()
     node = node or config.node()
     ledger = ledger or Ledger.open(home)
     now = time.time()
@@ -102,10 +108,10 @@ def submit(spec: JobSpec, *, home: Path | None = None, node: Node | None = None,
     return jobs
 
 
-def cancel(ledger: Ledger, job_ids: list[int], uid: int, *, home: Path | None = None) -> list[int]:
+def cancel(ledger: Ledger, job_ids: list[int], uid: int, *, home: str | Path | None = None) -> list[int]:
     """Cancel jobs: pending ones end at once, running ones are told through their shepherd (which
     ends the whole process tree and records CANCELLED). Idempotent; returns the ids acted on."""
-    home = home or config.home()
+    home = home or config.home_dir()
     now = time.time()
     touched: list[int] = []
     shepherds: list[int] = []
@@ -129,7 +135,7 @@ def cancel(ledger: Ledger, job_ids: list[int], uid: int, *, home: Path | None = 
                     shepherds.append(shepherd)
     for pid in shepherds:
         try:
-            os.kill(pid, signal_module.SIGTERM)
+            os.kill(pid, SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
     if touched:
@@ -151,7 +157,7 @@ def send_signal(ledger: Ledger, job_ids: list[int], signum: int, scope: str = "s
                 sent.append((job_id, row[1]))
     for _job_id, pid in sent:
         try:
-            os.kill(pid, signal_module.SIGUSR1)
+            os.kill(pid, SIGUSR1)
         except (ProcessLookupError, PermissionError):
             pass
     return [j for j, _ in sent]

@@ -6,11 +6,12 @@ Parsers are pure and raise only `SubmitError` (dependencies) or `SlurmValueError
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flowslurm.errors import SubmitError
+from flowslurm.record import FrozenRecord, Record
 from flowslurm.slurm.timeparse import SlurmValueError
 from flowslurm.slurm.values import _strtol, parse_index_set
+
+TYPE_CHECKING = False
 
 __all__ = ["DepClause", "Dependency", "parse_dependency", "format_dependency", "JobIdSelector", "parse_job_ids"]
 
@@ -35,27 +36,40 @@ _DEP_KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(slots=True)
-class DepClause:
+class DepClause(Record):
     """One dependency on one job: kind ("afterok", ..., "singleton"), target text ("123", "123_4",
     "123_*"; "" for singleton), its parts, a start delay in minutes, and whether the text said
     "(failed)"."""
 
-    kind: str
-    target: str = ""
-    job_id: int = 0
-    task: int | None = None
-    all_tasks: bool = False
-    delay: int = 0
-    failed: bool = False
+    __slots__ = ("kind", "target", "job_id", "task", "all_tasks", "delay", "failed")
+
+    def __init__(
+        self,
+        kind: str,
+        target: str = "",
+        job_id: int = 0,
+        task: int | None = None,
+        all_tasks: bool = False,
+        delay: int = 0,
+        failed: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.target = target
+        self.job_id = job_id
+        self.task = task
+        self.all_tasks = all_tasks
+        self.delay = delay
+        self.failed = failed
 
 
-@dataclass(slots=True)
-class Dependency:
+class Dependency(Record):
     """A --dependency value: clauses (one per job, as scontrol lists them) joined by "," or "?"."""
 
-    clauses: list[DepClause]
-    any_of: bool = False
+    __slots__ = ("clauses", "any_of")
+
+    def __init__(self, clauses: list[DepClause], any_of: bool = False) -> None:
+        self.clauses = clauses
+        self.any_of = any_of
 
     @property
     def joiner(self) -> str:
@@ -189,18 +203,29 @@ def format_dependency(dep: Dependency | None, states: list[str] | None = None) -
 # ---------------------------------------------------------------- job ids
 
 
-@dataclass(frozen=True, slots=True)
-class JobIdSelector:
+class JobIdSelector(FrozenRecord):
     """One job id on a command line: the job, optionally array tasks and a step.
 
     `tasks` None means the whole job (also for "123_*", where `all_tasks` is True); otherwise the
-    selected task ids. `step` is "batch", "extern", "interactive", "0", ... or None.
+    selected task ids. `step` is "batch", "extern", "interactive", "0", ... or None. Immutable.
     """
 
-    job_id: int
-    tasks: tuple[int, ...] | None = None
-    step: str | None = None
-    all_tasks: bool = False
+    __slots__ = ("job_id", "tasks", "step", "all_tasks")
+
+    def __init__(
+        self, job_id: int, tasks: tuple[int, ...] | None = None, step: str | None = None, all_tasks: bool = False
+    ) -> None:
+        init = object.__setattr__
+        init(self, "job_id", job_id)
+        init(self, "tasks", tasks)
+        init(self, "step", step)
+        init(self, "all_tasks", all_tasks)
+
+    if TYPE_CHECKING:
+        job_id: int
+        tasks: tuple[int, ...] | None
+        step: str | None
+        all_tasks: bool
 
 
 def _scancel_ids(args: list[str]) -> list[JobIdSelector]:

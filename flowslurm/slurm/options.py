@@ -16,11 +16,17 @@ optional-argument option given without an argument. Only options that were given
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from _operator import itemgetter
 
 from flowslurm.errors import SlurmInputError
+from flowslurm.record import FrozenRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any
+
+    Validator = Callable[["Option", Any], None]
 
 ARG_KINDS = ("none", "required", "optional")
 ACTIONS = ("store", "append", "count", "store_true")
@@ -28,11 +34,30 @@ SUPPORT_LEVELS = ("honoured", "emulated", "warned", "ignored", "refused")
 BACKENDS = ("local", "mithril")
 
 
-class Support(NamedTuple):
-    """How one backend treats an option: a level from SUPPORT_LEVELS and a short note."""
+class Support(tuple):  # type: ignore[type-arg]
+    """How one backend treats an option: a level from SUPPORT_LEVELS and a short note.
 
-    level: str
-    note: str = ""
+    A named tuple written out by hand (`typing.NamedTuple` costs every command start-up time)."""
+
+    __slots__ = ()
+    _fields = ("level", "note")
+
+    def __new__(cls, level: str, note: str = "") -> Support:
+        return tuple.__new__(cls, (level, note))
+
+    def __getnewargs__(self) -> tuple[str, str]:
+        return (self[0], self[1])
+
+    @property
+    def level(self) -> str:
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def note(self) -> str:
+        return self[1]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"Support(level={self[0]!r}, note={self[1]!r})"
 
 
 def support(
@@ -45,38 +70,74 @@ def support(
     }
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Option:
+class Option(FrozenRecord):
     """One command-line option. Equality is identity: aliases share one Option, as in getopt.
 
     `hidden` options are accepted but left out of --help; `immediate` ones (--help, --version)
     end parsing when met; `extension` marks flowslurm additions, which a prefix reaches only
     when it matches no SLURM option (so SLURM's own prefixes behave exactly as in SLURM).
+    Immutable; a plain class rather than a dataclass (see flowslurm.record).
     """
 
-    long: str | None
-    short: str | None = None
-    arg: str = "none"
-    metavar: str = ""
-    help: str = ""
-    action: str = "store"
-    dest: str = ""
-    aliases: tuple[str, ...] = ()
-    short_aliases: tuple[str, ...] = ()
-    support: Mapping[str, Support] = field(default_factory=dict)
-    group: str = ""
-    hidden: bool = False
-    immediate: bool = False
-    extension: bool = False
+    __slots__ = ("long", "short", "arg", "metavar", "help", "action", "dest", "aliases", "short_aliases", "support",
+                 "group", "hidden", "immediate", "extension")
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
-    def __post_init__(self) -> None:
-        if not self.dest:
-            base = self.long or self.short or ""
-            object.__setattr__(self, "dest", base.replace("-", "_"))
-        if self.arg not in ARG_KINDS:
-            raise ValueError(f"bad arg kind {self.arg!r} for {self.long or self.short}")
-        if self.action not in ACTIONS:
-            raise ValueError(f"bad action {self.action!r} for {self.long or self.short}")
+    def __init__(
+        self,
+        long: str | None,
+        short: str | None = None,
+        arg: str = "none",
+        metavar: str = "",
+        help: str = "",
+        action: str = "store",
+        dest: str = "",
+        aliases: tuple[str, ...] = (),
+        short_aliases: tuple[str, ...] = (),
+        support: Mapping[str, Support] | None = None,
+        group: str = "",
+        hidden: bool = False,
+        immediate: bool = False,
+        extension: bool = False,
+    ) -> None:
+        if not dest:
+            dest = (long or short or "").replace("-", "_")
+        if arg not in ARG_KINDS:
+            raise ValueError(f"bad arg kind {arg!r} for {long or short}")
+        if action not in ACTIONS:
+            raise ValueError(f"bad action {action!r} for {long or short}")
+        init = object.__setattr__
+        init(self, "long", long)
+        init(self, "short", short)
+        init(self, "arg", arg)
+        init(self, "metavar", metavar)
+        init(self, "help", help)
+        init(self, "action", action)
+        init(self, "dest", dest)
+        init(self, "aliases", aliases)
+        init(self, "short_aliases", short_aliases)
+        init(self, "support", {} if support is None else support)
+        init(self, "group", group)
+        init(self, "hidden", hidden)
+        init(self, "immediate", immediate)
+        init(self, "extension", extension)
+
+    if TYPE_CHECKING:
+        long: str | None
+        short: str | None
+        arg: str
+        metavar: str
+        help: str
+        action: str
+        dest: str
+        aliases: tuple[str, ...]
+        short_aliases: tuple[str, ...]
+        support: Mapping[str, Support]
+        group: str
+        hidden: bool
+        immediate: bool
+        extension: bool
 
     @property
     def long_names(self) -> tuple[str, ...]:
@@ -96,8 +157,7 @@ class Option:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class CommandSpec:
+class CommandSpec(FrozenRecord):
     """A command's option table plus what the parser and the help renderer need to know.
 
     `options` is in --help order; `getopt_order` (all long names) is the order of SLURM's own
@@ -105,33 +165,69 @@ class CommandSpec:
     is getopt's "+" mode (sbatch). A bad option exits `bad_option_exit`, with SLURM's
     'Try "<cmd> --help"' line when `try_help`. `help_style` is "gnu" or "sacct"; `groups` are
     the --help section titles in order ("" = untitled), `help_col` where help text starts.
+    Immutable, equal only to itself; a plain class rather than a dataclass (see flowslurm.record).
     """
 
-    name: str
-    options: tuple[Option, ...]
-    usage_line: str
-    positional: str = ""
-    stops_at_first_positional: bool = False
-    summary: str = ""
-    groups: tuple[str, ...] = ("",)
-    bad_option_exit: int = 1
-    try_help: bool = True
-    help_style: str = "gnu"
-    help_col: int = 30
-    getopt_order: tuple[str, ...] = ()
-    help_footer: str = ""
-    _long: tuple[tuple[str, Option], ...] = field(default=(), init=False, repr=False)
-    _short: dict[str, Option] = field(default_factory=dict, init=False, repr=False)
+    __slots__ = ("name", "options", "usage_line", "positional", "stops_at_first_positional", "summary", "groups",
+                 "bad_option_exit", "try_help", "help_style", "help_col", "getopt_order", "help_footer",
+                 "_long", "_short")
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        name: str,
+        options: tuple[Option, ...],
+        usage_line: str,
+        positional: str = "",
+        stops_at_first_positional: bool = False,
+        summary: str = "",
+        groups: tuple[str, ...] = ("",),
+        bad_option_exit: int = 1,
+        try_help: bool = True,
+        help_style: str = "gnu",
+        help_col: int = 30,
+        getopt_order: tuple[str, ...] = (),
+        help_footer: str = "",
+    ) -> None:
+        init = object.__setattr__
+        init(self, "name", name)
+        init(self, "options", options)
+        init(self, "usage_line", usage_line)
+        init(self, "positional", positional)
+        init(self, "stops_at_first_positional", stops_at_first_positional)
+        init(self, "summary", summary)
+        init(self, "groups", groups)
+        init(self, "bad_option_exit", bad_option_exit)
+        init(self, "try_help", try_help)
+        init(self, "help_style", help_style)
+        init(self, "help_col", help_col)
+        init(self, "getopt_order", getopt_order)
+        init(self, "help_footer", help_footer)
         by_name: dict[str, Option] = {}
-        for opt in self.options:
-            for name in opt.long_names:
-                by_name[name] = opt
-        order = self.getopt_order or tuple(by_name)
-        object.__setattr__(self, "_long", tuple((n, by_name[n]) for n in order))
-        short = {s: o for o in self.options for s in o.short_names}
-        object.__setattr__(self, "_short", short)
+        for opt in options:
+            for long in opt.long_names:
+                by_name[long] = opt
+        order = getopt_order or tuple(by_name)
+        init(self, "_long", tuple((n, by_name[n]) for n in order))
+        init(self, "_short", {s: o for o in options for s in o.short_names})
+
+    if TYPE_CHECKING:
+        name: str
+        options: tuple[Option, ...]
+        usage_line: str
+        positional: str
+        stops_at_first_positional: bool
+        summary: str
+        groups: tuple[str, ...]
+        bad_option_exit: int
+        try_help: bool
+        help_style: str
+        help_col: int
+        getopt_order: tuple[str, ...]
+        help_footer: str
+        _long: tuple[tuple[str, Option], ...]
+        _short: dict[str, Option]
 
     def find_long(self, name: str) -> Option | None:
         """The option whose long name (or alias) is exactly `name`."""
@@ -178,8 +274,6 @@ class ParsedArgs:
         """The value stored for `dest`, or `default` when it was not given."""
         return self.values.get(dest, default)
 
-
-Validator = Callable[[Option, Any], None]
 
 
 def _fail(spec: CommandSpec, text: str) -> SlurmInputError:
@@ -319,15 +413,27 @@ def parse_args(
     return result
 
 
-class SupportRow(NamedTuple):
-    """One line of the compatibility matrix in the docs."""
+class SupportRow(tuple):  # type: ignore[type-arg]
+    """One line of the compatibility matrix in the docs (a named tuple written out, as `Support`)."""
 
-    command: str
-    option: str
-    local: str
-    local_note: str
-    mithril: str
-    mithril_note: str
+    __slots__ = ()
+    _fields = ("command", "option", "local", "local_note", "mithril", "mithril_note")
+
+    def __new__(cls, command: str, option: str, local: str, local_note: str, mithril: str, mithril_note: str) -> SupportRow:
+        return tuple.__new__(cls, (command, option, local, local_note, mithril, mithril_note))
+
+    def __getnewargs__(self) -> tuple[str, ...]:
+        return tuple(self)
+
+    command = property(itemgetter(0))
+    option = property(itemgetter(1))
+    local = property(itemgetter(2))
+    local_note = property(itemgetter(3))
+    mithril = property(itemgetter(4))
+    mithril_note = property(itemgetter(5))
+
+    def __repr__(self) -> str:
+        return "SupportRow(" + ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self)) + ")"
 
 
 def support_matrix(specs: Iterable[CommandSpec]) -> list[SupportRow]:
@@ -491,8 +597,8 @@ def render_man(spec: CommandSpec, section_intro: str) -> str:
         '.SH "BACKEND SUPPORT"',
         _roff(
             "honoured: does what SLURM does; emulated: same visible effect by other means; "
-            "warned: accepted with a warning and no effect; ignored: accepted silently with "
-            "no effect; refused: the submission fails with an error."
+            "warned: accepted with a warning and no effect; ignored: accepted with a warning "
+            "(silenced by --quiet), no effect on this backend; refused: the submission fails with an error."
         ),
     ]
     return "\n".join(out) + "\n"

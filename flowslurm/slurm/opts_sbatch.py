@@ -23,7 +23,8 @@ FILES = support("honoured", "emulated", "", "written on the instance and fetched
 ENV = support("honoured", "emulated", "", "variables are sent to the instance")
 NODES = support("warned", "ignored", "only this host exists", "instances are not named nodes")
 ROOT_ONLY = support("refused", "refused", "running as another user is not supported")
-EXTENSION = support("honoured", "honoured", "flowslurm extension (pyxis spelling)")
+# Containers are not wired to a runtime yet: refusing beats silently running outside the image.
+EXTENSION = support("refused", "refused", "flowslurm extension (pyxis spelling); containers are not available yet")
 CLUSTER = support("emulated", "emulated", "only the local cluster exists; its own name is accepted")
 
 RUN, CONS, CR, AFF, GPU, HELP, OTHER, EXT = (
@@ -68,7 +69,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("begin", "b", R, "time", "keep the job pending until this time", BOTH, RUN),
     _o("comment", None, R, "text", "free text stored with the job", RECORDED, RUN),
     _o("container", None, R, "path", "run the job inside this OCI bundle",
-       support("emulated", "emulated", "run with podman or docker"), RUN),
+       support("refused", "refused", "containers are not available yet"), RUN),
     _o("cpu-freq", None, R, "min[-max[:gov]]", "ask for a CPU frequency or governor",
        NO_EFFECT, RUN),
     _o("cpus-per-task", "c", R, "ncpus", "CPUs for each task", SIZING, RUN),

@@ -7,15 +7,18 @@ later option overrides an earlier one. Pure: no I/O, the caller passes the scrip
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any
 
 from flowslurm.engine.spec import JobSpec
 from flowslurm.errors import SlurmInputError, SubmitError
+from flowslurm.record import Record
 from flowslurm.slurm import timeparse, values
 from flowslurm.slurm.jobrefs import parse_dependency
 from flowslurm.slurm.options import Option, ParsedArgs, parse_args
 from flowslurm.slurm.opts_sbatch import SPEC
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Input environment variables (sbatch(1) "INPUT ENVIRONMENT VARIABLES") and the option each sets.
 INPUT_ENV: dict[str, str] = {
@@ -39,11 +42,15 @@ INPUT_ENV: dict[str, str] = {
 }
 
 
-@dataclass(slots=True)
-class Merged:
-    values: dict[str, Any] = field(default_factory=dict)
-    # (source, option, raw value, where) for each option given, in the order applied: the --test-only report
-    report: list[tuple[str, Option, Any, str]] = field(default_factory=list)
+class Merged(Record):
+    __slots__ = ("values", "report")
+
+    def __init__(
+        self, values: dict[str, Any] | None = None, report: list[tuple[str, Option, Any, str]] | None = None
+    ) -> None:
+        self.values: dict[str, Any] = {} if values is None else values
+        # (source, option, raw value, where) for each option given, in the order applied: the --test-only report
+        self.report: list[tuple[str, Option, Any, str]] = [] if report is None else report
 
 
 def env_args(environ: dict[str, str]) -> list[str]:
@@ -80,8 +87,7 @@ def parse_directives(words_by_line: list[tuple[int, list[str]]]) -> list[tuple[s
     for line_no, words in words_by_line:
         parsed = parse_args(SPEC, words, immediate=False)
         if parsed.positionals:
-            # sbatch stops reading a directive line at a non-option word, as getopt does
-            parsed.positionals = []
+            raise SlurmInputError(f"Invalid directive found in batch script: {parsed.positionals[0]}", 255)
         out.append(("#SBATCH", parsed, f"line {line_no}"))
     return out
 

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import time
 from operator import attrgetter
-from typing import Any, Callable, Iterable
-
 from flowslurm.engine.model import TIME_LIMIT_INVALID, Job
 from flowslurm.errors import SlurmInputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable
+
+    Column = Callable[[list[Job], "Ctx", int], list[Any]]
 
 YEAR_SECONDS = 365 * 24 * 3600
 NO_VAL = 0xFFFFFFFE  # array_task_id of a folded array entry, as SLURM sorts it
@@ -54,8 +58,6 @@ ALL_STATES = frozenset(BASE_STATES + FLAG_STATES)
 DEFAULT_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING",
                             "STAGE_OUT", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
                             "SIGNALING", "SPECIAL_EXIT", "RESV_DEL_HOLD", "STOPPED"})
-
-Column = Callable[[list[Job], "Ctx", int], list[Any]]
 
 
 class Ctx:

@@ -16,18 +16,21 @@ SLURM 22.05 behaviours kept on purpose:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from itertools import compress
 from operator import attrgetter, not_
-from typing import Any, Callable
-
 from flowslurm.engine.model import Job
 from flowslurm.errors import SlurmInputError
 from flowslurm.slurm import squeue_fields as sf
 from flowslurm.slurm.squeue_fields import (  # noqa: F401  (re-exported)
     ALL_STATES, BASE_STATES, DEFAULT_STATES, ERROR_PREFIX, FLAG_STATES, filter_states, parse_states,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    SortKey = Callable[[Job], Any]
 
 DEFAULT_FORMAT = "%.18i %.9P %.8j %.8u %.2t %.10M %.6D %R"
 LONG_FORMAT = "%.18i %.9P %.8j %.8u %.8T %.10M %.9l %.6D %R"
@@ -271,8 +274,7 @@ def _fold(jobs: list[Job]) -> tuple[list[Job], dict[int, list[Job]]]:
             ids += parse_array_ids(master.array_spec or "")
         rep = master if master is not None else tasks[0]
         throttle = rep.array_throttle or (tasks[0].array_throttle if tasks else 0)
-        folded = dataclasses.replace(rep, job_id=key[0], array_task_id=None,
-                                     array_spec=format_array_ids(ids, throttle))
+        folded = rep.copy(job_id=key[0], array_task_id=None, array_spec=format_array_ids(ids, throttle))
         out[slot] = folded
         members[id(folded)] = _expand(folded, tasks, master)
     return [j for j in out if j is not None], members
@@ -287,8 +289,7 @@ def _expand(folded: Job, tasks: list[Job], master: Job | None) -> list[Job]:
     for tid in ids:
         row = by_id.get(tid)
         if row is None or row.job_id != aid:
-            row = dataclasses.replace(row if row is not None else folded, job_id=aid,
-                                      array_task_id=tid, array_spec=None)
+            row = (row if row is not None else folded).copy(job_id=aid, array_task_id=tid, array_spec=None)
         rows.append(row)
     return rows
 
@@ -305,7 +306,6 @@ def fold_array_tasks(jobs: list[Job]) -> list[Job]:
 
 # --- sorting --------------------------------------------------------------------------------
 
-SortKey = Callable[[Job], Any]
 _SORT_LETTERS = frozenset("BCdDegGHIJzijlLmMNpQPtTuUvVS" "bcfhnO")
 
 

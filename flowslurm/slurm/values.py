@@ -10,10 +10,8 @@ print the message ("error", "fatal" or "bare") and `.preamble` a bare line to pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
-
 from flowslurm.errors import SlurmInputError, SubmitError
+from flowslurm.record import Record
 from flowslurm.slurm.timeparse import (
     SlurmValueError,
     digits_value,
@@ -101,12 +99,34 @@ _GRES_ERROR = "Invalid generic resource (gres) specification"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.+/")
 
 
-class GresItem(NamedTuple):
-    """One generic resource request: name ("gpu"), type ("a100" or None) and count."""
+class GresItem(tuple):  # type: ignore[type-arg]
+    """One generic resource request: name ("gpu"), type ("a100" or None) and count.
 
-    name: str
-    type: str | None
-    count: int
+    A named tuple written out by hand (`typing.NamedTuple` costs every command start-up time)."""
+
+    __slots__ = ()
+    _fields = ("name", "type", "count")
+
+    def __new__(cls, name: str, type: str | None, count: int) -> GresItem:  # noqa: A002
+        return tuple.__new__(cls, (name, type, count))
+
+    def __getnewargs__(self) -> tuple[str, str | None, int]:
+        return (self[0], self[1], self[2])
+
+    @property
+    def name(self) -> str:
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def type(self) -> str | None:
+        return self[1]  # type: ignore[no-any-return]
+
+    @property
+    def count(self) -> int:
+        return self[2]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"GresItem(name={self[0]!r}, type={self[1]!r}, count={self[2]!r})"
 
 
 def _gres_count(word: str) -> int | None:
@@ -179,13 +199,15 @@ def parse_gpus(text: str) -> list[GresItem]:
 _ARRAY_ERROR = "Batch job submission failed: Invalid job array specification"
 
 
-@dataclass(slots=True)
-class ArraySpec:
+class ArraySpec(Record):
     """A --array request: sorted unique task ids, throttle (0 = none), canonical text "0-9%2"."""
 
-    indices: list[int]
-    throttle: int
-    text: str
+    __slots__ = ("indices", "throttle", "text")
+
+    def __init__(self, indices: list[int], throttle: int, text: str) -> None:
+        self.indices = indices
+        self.throttle = throttle
+        self.text = text
 
 
 def _array_token(tok: str, limit: int) -> range | None:

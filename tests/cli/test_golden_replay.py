@@ -92,7 +92,8 @@ def _wait_for_outputs(replay: Replay, cluster: Cluster, command: str) -> None:
     (SLURM's records were taken after they had ended): those it names by id, and every job
     submitted since the last such wait. Waits while one runs or could still start, at most 90 s in
     all (one job times out after 60 s)."""
-    if not re.match(r"(cat|ls|sacct)\b", command) or not (cluster.home / "ledger.db").exists():
+    reads_results = re.match(r"(cat|ls|sacct)\b", command) or re.match(r"squeue .*-t all", command)
+    if not reads_results or not (cluster.home / "ledger.db").exists():
         return
     named = re.findall(r"slurm-(\d+)\.out", command)
     for ids in re.findall(r"-j ([\d,]+)", command):

@@ -218,3 +218,52 @@ def test_concurrent_submitters_get_distinct_ids(cluster: Cluster, tmp_path: Path
     conn = sqlite3.connect(cluster.home / "ledger.db")
     assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 800
     conn.close()
+
+
+def test_begin_time_waits_then_runs(cluster: Cluster) -> None:
+    job = cluster.submit("--begin=now+2", "--wrap", "true")
+    assert _row(cluster, job, "state", "reason") == ("PENDING", "BeginTime")
+    assert cluster.wait_done(job, timeout=30) == "COMPLETED"
+    start, begin = _row(cluster, job, "start_time", "begin_time")
+    assert start >= begin
+
+
+def test_dependencies_hold_and_never_satisfied(cluster: Cluster) -> None:
+    flag = cluster.workdir / "go"
+    first = cluster.submit("--wrap", f"while [ ! -e {flag} ]; do sleep 0.05; done; exit 1")
+    ok = cluster.submit(f"--dependency=afterok:{first}", "--wrap", "true")
+    notok = cluster.submit(f"--dependency=afternotok:{first}", "--wrap", "true")
+    cluster.wait_state(first, "RUNNING")
+    assert _row(cluster, ok, "reason") == ("Dependency",)
+    flag.touch()
+    assert cluster.wait_done(notok) == "COMPLETED"
+    wait_for(lambda: _row(cluster, ok, "reason") == ("DependencyNeverSatisfied",))
+    assert cluster.state(ok) == "PENDING"
+
+
+def test_scancel_signal_reaches_batch_shell_without_ending_job(cluster: Cluster) -> None:
+    ready = cluster.workdir / "ready"
+    job = cluster.submit("--wrap", f"trap 'echo got USR1; exit 0' USR1; touch {ready}; while true; do sleep 0.1; done")
+    wait_for(ready.exists)
+    assert cluster.run("scancel", "--signal=USR1", "--batch", str(job)).returncode == 0
+    assert cluster.wait_done(job) == "COMPLETED"
+    assert (cluster.workdir / f"slurm-{job}.out").read_text() == "got USR1\n"
+
+
+def test_unsupported_and_warned_options(cluster: Cluster) -> None:
+    res = cluster.run("sbatch", "--container-image=alpine", "--wrap", "true")
+    assert res.returncode == 1
+    assert res.stderr.startswith("sbatch: error: --container-image is not supported on the local backend")
+    res = cluster.run("sbatch", "--mail-type=END", "--wrap", "true")
+    assert res.returncode == 0
+    assert res.stderr == "sbatch: warning: --mail-type has no effect on the local backend (accepted; no mail is sent)\n"
+    res = cluster.run("sbatch", "-Q", "--mail-type=END", "--wrap", "true")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+
+
+def test_squeue_and_sacct_see_a_job_as_soon_as_sbatch_returns(cluster: Cluster) -> None:
+    job = cluster.submit("--hold", "-J", "visible", "--wrap", "true")
+    res = cluster.run("squeue", "-h", "-o", "%i %j %T %r")
+    assert res.stdout == f"{job} visible PENDING JobHeldUser\n"
+    res = cluster.run("sacct", "-X", "-n", "-P", "-o", "JobID,JobName,State", "-j", str(job))
+    assert res.stdout == f"{job}|visible|PENDING\n"

@@ -395,12 +395,14 @@ def test_against_real_sbatch(sbatch: tuple[str, dict[str, str]], tmp_path: Path)
     path, env = sbatch
     rng = random.Random(31337)
     atoms = [" ", "\t", '"', "'", "\\", "#", ":", "a", "-J", "--comment=", "x", "=", "hetjob", "\r", "\v",
-             "\u00e9", "'a b'", '"c d"', "#x", "\\#", "\\ "]
+             "'a b'", '"c d"', "#x", "\\#", "\\ "]
     for _ in range(120):
         lines = ["#!/bin/sh"]
         for _ in range(rng.randint(1, 4)):
             body = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 7)))
-            lines.append(rng.choice(["#SBATCH", "#SBATCH", "#SBATCH", "#SLURM", "#", "  ", "echo "]) + body)
+            # (the legacy #SLURM magic word is left out: sbatch's -vvv log stops listing words after
+            # some of its warnings, so it is no oracle there; tests above pin #SLURM handling)
+            lines.append(rng.choice(["#SBATCH", "#SBATCH", "#SBATCH", "#", "  ", "echo "]) + body)
         script = "\n".join(lines) + "\n"
         while "\r\n" in script:
             script = script.replace("\r\n", "\n")
