@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_SLURM_PERF = {"sbatch": 0.008, "squeue": 0.010, "sacct": 0.091, "sbatch --wait": 2.0}
+REAL_SLURM_PERF = {"sbatch": 0.008, "squeue": 0.010, "sacct": 0.091, "scancel": 0.007, "sbatch --wait": 2.0}
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: str, runs: int) -> float:
@@ -77,6 +77,25 @@ def real_slurm_up() -> bool:
         ["scontrol", "ping"], capture_output=True).returncode == 0 and Path("/usr/bin/sbatch").exists()
 
 
+def measure_real(runs: int) -> dict[str, float]:
+    """Median wall time of real SLURM's C clients (from /usr/bin), run in the same loop as ours."""
+    env, cwd = dict(os.environ), tempfile.mkdtemp(prefix="real-slurm-bench-")
+    out = subprocess.run(["/usr/bin/sbatch", "--parsable", "--hold", "--wrap", "true"], env=env, cwd=cwd,
+                         capture_output=True, text=True, check=True)
+    job = out.stdout.strip().split(";")[0]
+    try:
+        return {
+            "sbatch": timed(["/usr/bin/sbatch", "--parsable", "--hold", "--wrap", "true"], env, cwd, runs),
+            "squeue": timed(["/usr/bin/squeue"], env, cwd, runs),
+            "sacct": timed(["/usr/bin/sacct", "-j", job], env, cwd, runs),
+            "scancel": timed(["/usr/bin/scancel", job], env, cwd, runs),
+            "sbatch --wait": timed(["/usr/bin/sbatch", "--wait", "--wrap", "true"], env, cwd, max(3, runs // 5)),
+        }
+    finally:
+        subprocess.run(["/usr/bin/scancel", "--me", "--state=PENDING"], env=env, capture_output=True)
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15)
@@ -106,14 +125,17 @@ def main() -> None:
         measure("squeue (10,000 pending jobs listed)", command("squeue"), "squeue")
         measure("sbatch --wait --wrap true", command("sbatch") + ["--wait", "--wrap", "true"], "sbatch --wait",
                 max(5, runs // 3))
-        real = real_slurm_up() if args.real else False
+        reference = dict(REAL_SLURM_PERF)
+        if args.real and real_slurm_up():
+            reference = measure_real(runs)
+            print("x real: against the real SLURM clients, timed in this same run")
+        else:
+            print("x real: against real SLURM 22.05's medians recorded on this machine kind (shared/slurm-golden/PERF.md)")
         print(f"baseline: python -c pass = {base * 1000:.1f} ms (median of {runs})")
         print(f"{'command':45} {'median ms':>10} {'x python':>9} {'x real':>8}")
         for label, secs, key in rows:
-            ref = REAL_SLURM_PERF.get(key)
+            ref = reference.get(key)
             print(f"{label:45} {secs * 1000:10.1f} {secs / base:9.2f} {secs / ref if ref else float('nan'):8.2f}")
-        if not real:
-            print("x real: against real SLURM 22.05's medians recorded on this machine kind (shared/slurm-golden/PERF.md)")
     finally:
         subprocess.run(["pkill", "-f", f"FLOWSLURM_HOME={tmp}"], capture_output=True)
         pid_file = tmp / "home" / "engine.pid"

@@ -284,7 +284,7 @@ def _fail(spec: CommandSpec, text: str) -> SlurmInputError:
     return SlurmInputError(message, spec.bad_option_exit)
 
 
-def _record(result: ParsedArgs, opt: Option, value: Any) -> None:
+def record(result: ParsedArgs, opt: Option, value: Any) -> None:
     """Store one occurrence of `opt` according to its action; `given` keeps the raw value."""
     result.given.append((opt, value))
     if opt.action == "count":
@@ -384,7 +384,7 @@ def parse_args(
     def handle(opt: Option, value: Any) -> bool:
         if validate is not None:
             validate(opt, value)
-        _record(result, opt, value)
+        record(result, opt, value)
         if immediate and opt.immediate:
             result.stopped_by = opt
             return True

@@ -13,7 +13,7 @@ from flowslurm.errors import SlurmInputError, SubmitError
 from flowslurm.record import Record
 from flowslurm.slurm import timeparse, values
 from flowslurm.slurm.jobrefs import parse_dependency
-from flowslurm.slurm.options import Option, ParsedArgs, parse_args
+from flowslurm.slurm.options import Option, ParsedArgs, parse_args, record
 from flowslurm.slurm.opts_sbatch import SPEC
 
 TYPE_CHECKING = False
@@ -67,18 +67,12 @@ def env_args(environ: dict[str, str]) -> list[str]:
 
 def merge(sources: list[tuple[str, ParsedArgs, str]]) -> Merged:
     """Apply sources in increasing precedence; each is (source name, parsed args, location)."""
-    merged = Merged()
+    into = ParsedArgs()
+    merged = Merged(into.values)
     for source, parsed, where in sources:
         for opt, value in parsed.given:
             merged.report.append((source, opt, value, where))
-            if opt.action == "count":
-                merged.values[opt.dest] = int(merged.values.get(opt.dest, 0)) + 1
-            elif opt.action == "store_true":
-                merged.values[opt.dest] = True
-            elif opt.action == "append":
-                merged.values[opt.dest] = [*merged.values.get(opt.dest, []), value]
-            else:
-                merged.values[opt.dest] = value
+            record(into, opt, value)
     return merged
 
 

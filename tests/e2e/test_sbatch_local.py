@@ -179,17 +179,22 @@ def test_job_survives_submitting_session(cluster: Cluster) -> None:
 def test_engine_killed_mid_run_loses_nothing_and_runs_nothing_twice(cluster: Cluster) -> None:
     env = {"FLOWSLURM_CPUS": "1"}
     tally = cluster.workdir / "tally"
-    jobs = [cluster.submit("--wrap", f"echo $SLURM_JOB_ID >> {tally}; sleep 0.3", env=env) for _ in range(6)]
+    jobs = [cluster.submit("--wrap", f"echo $SLURM_JOB_ID >> {tally}; sleep 0.3", env=env) for _ in range(8)]
     pid_file = cluster.home / "engine.pid"
-    for _ in range(3):
-        wait_for(pid_file.exists, timeout=20)
+
+    def engine_pid() -> int:
         try:
-            os.kill(int(pid_file.read_text()), 9)
-        except (ProcessLookupError, ValueError):
-            pass
-        time.sleep(0.4)
-        # any command starts the engine again; an idle squeue-like poke is enough
-        cluster.run("sbatch", "--hold", "--wrap", "true", env=env)
+            return int(pid_file.read_text())
+        except (OSError, ValueError):
+            return 0
+
+    killed: set[int] = set()
+    for _ in range(3):
+        pid = int(wait_for(lambda: engine_pid() not in killed and engine_pid(), timeout=20))  # type: ignore[arg-type]
+        os.kill(pid, 9)
+        killed.add(pid)
+        # a submission starts the engine again (it queues behind the others, so some stay pending)
+        cluster.run("sbatch", "--wrap", "true", env=env)
     for job in jobs:
         assert cluster.wait_done(job, timeout=60) == "COMPLETED"
     ran = tally.read_text().split()
