@@ -11,6 +11,12 @@ from flowslurm.slurm.squeue_format import filter_states, parse_sort, parse_state
 
 VERSION = "slurm-wlm 22.05.8"
 MIN_JOB_AGE_S = 300  # SLURM's default MinJobAge: finished jobs stay visible to squeue -t for 5 minutes
+# What the default and -l listings read; other formats read every column.
+LISTING_COLUMNS = (
+    "job_id", "array_job_id", "array_task_id", "array_spec", "array_throttle", "partition", "name", "user",
+    "state", "reason", "priority", "submit_time", "begin_time", "start_time", "end_time", "time_limit", "nodes",
+    "node_list",
+)
 _ACTIVE = "('PENDING','RUNNING','SUSPENDED','COMPLETING','CONFIGURING','REQUEUED','RESIZING','SIGNALING','STAGE_OUT')"
 
 
@@ -61,7 +67,9 @@ def run(argv: list[str], env: Env) -> int:
         marks = ",".join("?" * len(keys))
         where.append(f"(job_id IN ({marks}) OR array_job_id IN ({marks}))")
         params += keys + keys
-    jobs = ledger.jobs(" AND ".join(where), params)
+    default_format = v.get("format") is None and v.get("format_long") is None and not (
+        env.environ.get("SQUEUE_FORMAT") or env.environ.get("SQUEUE_FORMAT2"))
+    jobs = ledger.jobs(" AND ".join(where), params, only=LISTING_COLUMNS if default_format else None)
     if selectors:
         wanted = {(s.job_id, t) for s in selectors for t in (s.tasks or (None,))}
         jobs = [j for j in jobs if (j.job_id, None) in wanted or (j.array_job_id, None) in wanted
