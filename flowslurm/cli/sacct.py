@@ -65,10 +65,10 @@ def run(argv: list[str], env: Env) -> int:
         keys = sorted({s.job_id for s in ids})
         marks = ",".join("?" * len(keys))
         jobs = ledger.jobs(f"job_id IN ({marks}) OR array_job_id IN ({marks})", (*keys, *keys),
-                           with_spec=True, with_steps=True)
+                           with_steps=True)
     else:
         jobs = ledger.jobs("(end_time IS NULL OR end_time >= ?) AND submit_time <= ?", (window[0], window[1]),
-                           with_spec=True, with_steps=True)
+                           with_steps=True)
     chosen = select_jobs(jobs, sel)
     rows = rows_for(chosen, allocations_only=bool(v.get("allocations")), steps_only=steps_only(chosen, ids))
     parsable = "no_ending" if v.get("parsable2") else "ending" if v.get("parsable") else None

@@ -12,7 +12,8 @@ from flowslurm.slurm.options import Option, parse_args, render_help, render_usag
 from flowslurm.slurm.opts_sbatch import SPEC
 
 VERSION = "slurm-wlm 22.05.8"
-WAIT_POLL_MAX_S = 0.2
+WAIT_POLL_FAST_S = 0.02
+WAIT_POLL_MAX_S = 1.0
 
 
 def _read_script(positionals: list[str], env: Env) -> tuple[str, str | None, list[str]]:
@@ -81,7 +82,7 @@ def _wait(job_ids: list[int]) -> int:
 
     ledger = Ledger.open()
     marks = ",".join("?" * len(job_ids))
-    delay = 0.005
+    delay, started = 0.005, time.monotonic()
     while True:
         rows = ledger.conn.execute(
             f"SELECT state, exit_code, exit_signal FROM jobs WHERE job_id IN ({marks})", job_ids
@@ -89,7 +90,8 @@ def _wait(job_ids: list[int]) -> int:
         if all(state in FINISHED_STATES for state, _, _ in rows):
             break
         time.sleep(delay)
-        delay = min(delay * 1.5, WAIT_POLL_MAX_S)
+        # poll briskly at first (most waits are short), then back off
+        delay = min(delay * 1.5, WAIT_POLL_FAST_S if time.monotonic() - started < 10 else WAIT_POLL_MAX_S)
     return max((int(code) if code else (128 + int(sig) if sig else 0) for _, code, sig in rows), default=1)
 
 

@@ -43,7 +43,10 @@ def run(argv: list[str], env: Env) -> int:
             env.stdout.write(render([], compiled, header=not v.get("noheader")))
             raise
     now = env.now()
-    where, params = [f"(state IN {_ACTIVE} OR end_time >= ?)"], [now - MIN_JOB_AGE_S]
+    if states is None:  # the default: only jobs still in the queue
+        where, params = [f"state IN {_ACTIVE}"], []
+    else:
+        where, params = [f"(state IN {_ACTIVE} OR end_time >= ?)"], [now - MIN_JOB_AGE_S]
     # -j takes an optional argument; `squeue -j 12 13` names the jobs as separate words
     job_words = ([str(v["jobs"])] if v.get("jobs") else []) + (parsed.positionals if "jobs" in v else [])
     selectors = parse_job_ids(job_words, "squeue") if job_words else []
