@@ -115,7 +115,7 @@ def serve(home: Path) -> None:
                         (home / SOCKET_NAME).unlink(missing_ok=True)
                         sock.close()
                         sock = None
-                    if ledger.count("state IN ('PENDING','RUNNING') AND provider = 'local'") == 0:
+                    if ledger.count("(state = 'RUNNING' OR (state = 'PENDING' AND held = '')) AND provider = 'local'") == 0:
                         break
                     sock, idle_since = _bind(home), None
             else:

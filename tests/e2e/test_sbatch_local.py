@@ -272,3 +272,10 @@ def test_squeue_and_sacct_see_a_job_as_soon_as_sbatch_returns(cluster: Cluster) 
     assert res.stdout == f"{job} visible PENDING JobHeldUser\n"
     res = cluster.run("sacct", "-X", "-n", "-P", "-o", "JobID,JobName,State", "-j", str(job))
     assert res.stdout == f"{job}|visible|PENDING\n"
+
+
+def test_kill_on_invalid_dep_cancels_the_job(cluster: Cluster) -> None:
+    first = int(cluster.run("sbatch", "--parsable", "--wait", "--wrap", "exit 1").stdout)
+    job = cluster.submit(f"--dependency=afterok:{first}", "--kill-on-invalid-dep=yes", "--wrap", "true")
+    assert cluster.wait_done(job) == "CANCELLED"
+    assert _row(cluster, job, "reason") == ("DependencyNeverSatisfied",)
