@@ -93,7 +93,7 @@ def schedule(ledger: Ledger, node: Node, home: str | Path, now: float | None = N
         free_cpus, free_mem, free_gpus, running_per_array = _free_resources(conn, node)
         rows = conn.execute(
             "SELECT job_id, held, begin_time, dependency, array_job_id, array_throttle, num_cpus, mem_mb, gpus,"
-            " reason, eligible_time, nodes FROM jobs WHERE state = 'PENDING' AND provider = 'local'"
+            " reason, eligible_time, nodes, json_extract(spec, '$.deadline'), time_limit FROM jobs WHERE state = 'PENDING' AND provider = 'local'"
             # held jobs got their reason when they were held; thousands of them cost a pass nothing
             " AND (held IS NULL OR held = '')"
             " ORDER BY priority DESC, job_id"
@@ -101,8 +101,18 @@ def schedule(ledger: Ledger, node: Node, home: str | Path, now: float | None = N
         result.pending = len(rows)
         blocked = False
         updates: list[tuple[str, float | None, int]] = []
-        for (job_id, held, begin, dependency, array_id, throttle, cpus, mem, ngpus, reason, eligible, nodes) in rows:
+        for (job_id, held, begin, dependency, array_id, throttle, cpus, mem, ngpus, reason, eligible, nodes,
+             deadline, limit) in rows:
             new_reason = ""
+            if deadline is not None and now + max(limit or 0, 0) * 60 > deadline:
+                # it could no longer end by its --deadline: SLURM ends it as DEADLINE (exit 0:1)
+                conn.execute(
+                    "UPDATE jobs SET state = 'DEADLINE', reason = 'DeadLine', end_time = ?, exit_code = 0,"
+                    " exit_signal = 1 WHERE job_id = ?",
+                    (now, job_id),
+                )
+                result.pending -= 1
+                continue
             if nodes > 1 or cpus > node.cpus:
                 new_reason = "PartitionConfig"  # can never run on this node; it must not block the queue
             elif held:

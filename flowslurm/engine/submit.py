@@ -26,7 +26,9 @@ NOT_AVAILABLE = "Batch job submission failed: Requested node configuration is no
 
 def _resources(spec: JobSpec, node: Node) -> tuple[int, int]:
     """(cpus, memory MiB) the job asks of the node; refuses what can never fit, as slurmctld does."""
-    cpus = max(spec.ntasks * spec.cpus_per_task, spec.nodes)
+    cpus = max(spec.ntasks * spec.cpus_per_task, spec.nodes, int(spec.extra.get("mincpus", 0)))
+    if spec.extra.get("exclusive") in ("exclusive", "user", "mcs"):
+        cpus = max(cpus, node.cpus)  # the whole machine, as SLURM gives the whole node
     if spec.mem_per_cpu_mb:
         mem = spec.mem_per_cpu_mb * cpus
     elif spec.mem_mb:
@@ -100,7 +102,8 @@ def submit(
         updates = []
         for job in jobs:
             job.stdout, job.stderr = _output_paths(job, spec, node)
-            job.priority = 0 if spec.hold else max(1, PRIORITY_BASE - job.job_id)
+            base = spec.priority or max(1, PRIORITY_BASE - job.job_id)
+            job.priority = 0 if spec.hold else max(1, base - spec.nice)
             updates.append((job.stdout, job.stderr, job.priority, job.job_id))
         conn.executemany("UPDATE jobs SET stdout = ?, stderr = ?, priority = ? WHERE job_id = ?", updates)
     if not spec.hold:

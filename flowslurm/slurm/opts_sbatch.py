@@ -22,6 +22,8 @@ NO_MAIL = support("warned", "warned", "accepted; no mail is sent")
 FILES = support("honoured", "emulated", "", "written on the instance and fetched back")
 ENV = support("honoured", "emulated", "", "variables are sent to the instance")
 NODES = support("warned", "ignored", "only this host exists", "instances are not named nodes")
+# Accepted, but the local engine does not act on them yet: users get a warning, never silence.
+NOT_YET = support("warned", "warned", "not implemented yet")
 ROOT_ONLY = support("refused", "refused", "running as another user is not supported")
 # Containers are not wired to a runtime yet: refusing beats silently running outside the image.
 EXTENSION = support("refused", "refused", "flowslurm extension (pyxis spelling); containers are not available yet")
@@ -60,7 +62,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("array", "a", R, "indexes", "submit a job array with these task indexes", BOTH, RUN),
     _o("account", "A", R, "name", "charge the job to this account", RECORDED, RUN),
     _o("acctg-freq", None, R, "type=secs", "how often to sample usage for accounting",
-       support("emulated", "ignored", "one sampling interval for all types"), RUN),
+       support("ignored", "ignored", "no usage sampling yet"), RUN),
     _o("batch", None, R, "features", "node features the batch step must run on", NO_EFFECT, RUN),
     _o("bb", None, R, "spec", "burst buffer request",
        support("refused", "refused", "no burst buffers on this backend"), RUN),
@@ -132,7 +134,8 @@ OPTIONS: tuple[Option, ...] = (
        support("honoured", "honoured", "orders pending jobs"), RUN),
     _o("profile", None, R, "types", "detailed profiling to collect", NO_EFFECT, RUN),
     _o("propagate", None, OPT, "rlimits", "copy these resource limits to the job",
-       support("honoured", "ignored", "", "instances use their own limits"), RUN),
+       support("ignored", "ignored", "jobs run with the engine's resource limits",
+               "instances use their own limits"), RUN),
     _o("qos", "q", R, "qos", "quality of service", RECORDED, RUN),
     _o("quiet", "Q", N, "", "print fewer messages", BOTH, RUN, action="store_true"),
     _o("reboot", None, N, "", "reboot the nodes before the job starts",
@@ -145,7 +148,7 @@ OPTIONS: tuple[Option, ...] = (
        action="store_true"),
     _o("core-spec", "S", R, "cores", "cores kept back for the system", NO_EFFECT, RUN),
     _o("signal", None, R, "[R|B:]sig[@secs]", "send a signal this long before the time limit",
-       support("honoured", "emulated", "", "delivered over SSH"), RUN),
+       NOT_YET, RUN),
     _o("spread-job", None, N, "", "spread the job over as many nodes as possible", ONE_NODE, RUN,
        action="store_true"),
     _o("switches", None, R, "count[@time]", "wanted number of leaf switches", ONE_NODE, RUN),
@@ -212,10 +215,10 @@ OPTIONS: tuple[Option, ...] = (
     _o("gpu-bind", None, R, "type", "bind tasks to GPUs", NO_BINDING, GPU),
     _o("gpu-freq", None, R, "spec", "ask for GPU clock settings", NO_EFFECT, GPU),
     _o("gpus-per-node", None, R, "[type:]n", "GPUs on each node", SIZING, GPU),
-    _o("gpus-per-socket", None, R, "[type:]n", "GPUs on each socket", SIZING, GPU),
+    _o("gpus-per-socket", None, R, "[type:]n", "GPUs on each socket", NOT_YET, GPU),
     _o("gpus-per-task", None, R, "[type:]n", "GPUs for each task", SIZING, GPU),
     _o("mem-per-gpu", None, R, "size[units]", "memory for each allocated GPU", SIZING, GPU),
-    _o("ntasks-per-gpu", None, R, "n", "tasks for each GPU", SIZING, GPU),
+    _o("ntasks-per-gpu", None, R, "n", "tasks for each GPU", NOT_YET, GPU),
     # ---- help and other
     _o("help", "h", N, "", "show this help and exit", BOTH, HELP, action="store_true",
        immediate=True),
@@ -227,7 +230,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("cluster", None, R, "names", "older spelling of --clusters", CLUSTER, RUN,
        dest="clusters", hidden=True),
     _o("context", None, R, "context", "SELinux context of the job", NO_EFFECT, RUN, hidden=True),
-    _o("ntasks-per-tres", None, R, "n", "older spelling of --ntasks-per-gpu", SIZING, GPU,
+    _o("ntasks-per-tres", None, R, "n", "older spelling of --ntasks-per-gpu", NOT_YET, GPU,
        hidden=True),
     # ---- flowslurm extensions (the spelling of the pyxis plugin)
     _o("container-image", None, R, "image", "run the job in this container image", EXTENSION,

@@ -96,6 +96,25 @@ def _gpu_total(items: list[values.GresItem]) -> int:
     return sum(i.count for i in items if i.name == "gpu")
 
 
+def _signed(text: str, opt: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SlurmInputError(f"Invalid {opt} value: {text}", 255) from None
+
+
+def read_export_file(path: str) -> dict[str, str]:
+    """--export-file: NAME=value entries separated by NUL bytes or newlines."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        raise SlurmInputError(f"Unable to read --export-file {path}", 1) from None
+    sep = "\0" if "\0" in data else "\n"
+    pairs = (item.partition("=") for item in data.split(sep) if "=" in item)
+    return {name: value for name, _, value in pairs}
+
+
 def build(
     v: dict[str, Any], *, script: str, argv: list[str], environ: dict[str, str], cwd: str, command: str | None,
     user: tuple[str, int, int, str], now: float, provider: str = "local",
@@ -142,6 +161,8 @@ def build(
         raise SlurmInputError("Invalid --kill-on-invalid-dep specification", 255)
     if v.get("uid") or v.get("gid"):
         raise SubmitError("--uid and --gid need root privileges; flowslurm runs jobs as the submitting user")
+    if v.get("export_file"):
+        environ = {**environ, **read_export_file(os.path.join(cwd, str(v["export_file"])))}
     spec = JobSpec(
         script=script, argv=argv, environ=environ, export=str(v.get("export") or "ALL"), name=str(name),
         command=command, submit_dir=cwd, work_dir=work_dir, user=user[0], uid=user[1], gid=user[2], group=user[3],
@@ -153,9 +174,20 @@ def build(
         hold=bool(v.get("hold")), dependency=dependency, kill_on_invalid_dep=kill_dep == "yes",
         array=array.indices if array else None, array_text=array.text if array else "",
         array_throttle=array.throttle if array else 0, requeue=not v.get("no_requeue"), signal=str(v.get("signal") or ""),
-        priority=int(v["priority"]) if str(v.get("priority", "")).isdigit() else 0, provider=provider,
+        priority=_signed(str(v["priority"]), "--priority") if "priority" in v else 0, provider=provider,
     )
     spec.extra["gpus_option"] = bool(v.get("gpus"))
+    if v.get("nice") is not None and "nice" in v:
+        spec.nice = _signed(str(v["nice"] or "100"), "--nice")
+    if "deadline" in v:
+        spec.extra["deadline"] = timeparse.parse_begin(str(v["deadline"]), now)
+    if "mincpus" in v:
+        spec.extra["mincpus"] = values.parse_count(str(v["mincpus"]), "--mincpus")
+    if "exclusive" in v:
+        spec.extra["exclusive"] = str(v["exclusive"] or "exclusive")
+    for key in ("wckey", "constraint", "licenses", "reservation", "exclude", "nodelist"):
+        if v.get(key):
+            spec.extra[key] = str(v[key])
     for key in ("container_image", "container_mounts", "container_workdir", "container"):
         if v.get(key):
             spec.extra[key] = str(v[key])

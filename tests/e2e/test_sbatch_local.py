@@ -279,3 +279,22 @@ def test_kill_on_invalid_dep_cancels_the_job(cluster: Cluster) -> None:
     job = cluster.submit(f"--dependency=afterok:{first}", "--kill-on-invalid-dep=yes", "--wrap", "true")
     assert cluster.wait_done(job) == "CANCELLED"
     assert _row(cluster, job, "reason") == ("DependencyNeverSatisfied",)
+
+
+def test_deadline_priority_exclusive_and_export_file(cluster: Cluster) -> None:
+    job = cluster.submit("--time=1", "--deadline=now+20", "--wrap", "true")
+    assert cluster.wait_done(job) == "DEADLINE"
+    assert _row(cluster, job, "reason", "exit_code", "exit_signal") == ("DeadLine", 0, 1)
+    low = cluster.submit("--begin=now+1hour", "--nice=100", "--wrap", "true")
+    high = cluster.submit("--begin=now+1hour", "--priority=4000000000", "--wrap", "true")
+    assert _row(cluster, low, "priority") == (4294901760 - low - 100,)
+    assert _row(cluster, high, "priority") == (4000000000,)
+    assert cluster.run("scancel", str(low), str(high)).returncode == 0
+    excl = cluster.submit("--exclusive", "--hold", "--wrap", "true")
+    assert _row(cluster, excl, "num_cpus") == (8,)
+    (cluster.workdir / "vars").write_bytes(b"ALPHA=1\0BETA=two words\0")
+    job = cluster.submit("--export-file=vars", "--wrap", 'echo "$ALPHA $BETA"')
+    cluster.wait_done(job)
+    assert (cluster.workdir / f"slurm-{job}.out").read_text() == "1 two words\n"
+    res = cluster.run("sbatch", "--signal=USR1@30", "--wrap", "true")
+    assert res.stderr == "sbatch: warning: --signal has no effect on the local backend (not implemented yet)\n"
