@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, TextIO
 
+    from flowslurm.slurm.options import CommandSpec, ParsedArgs
+
 _UNSET: Any = object()  # "not given": the default is taken when Env is made
 
 
@@ -51,6 +53,23 @@ class Env:
 
     def __repr__(self) -> str:
         return "Env(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self._FIELDS) + ")"
+
+
+VERSION = "slurm-wlm 22.05.8"  # what SLURM 22.05's commands print for --version
+
+
+def answer_info(parsed: ParsedArgs, spec: CommandSpec, env: Env) -> bool:
+    """Answer --help, --usage or --version (they end the command at once, as in SLURM)."""
+    if parsed.stopped_by is not None:
+        dest = parsed.stopped_by.dest
+    else:
+        dest = next((d for d in ("help", "usage", "version") if parsed.values.get(d) is True), "")
+    if not dest:
+        return False
+    from flowslurm.slurm.options import render_help, render_usage
+
+    env.stdout.write(VERSION + "\n" if dest == "version" else render_help(spec) if dest == "help" else render_usage(spec))
+    return True
 
 
 def print_error(prog: str, err: SlurmInputError | FlowError, stream: TextIO) -> None:

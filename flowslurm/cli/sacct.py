@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flowslurm.cli.common import Env, main_wrapper
+from flowslurm.cli.common import Env, answer_info, main_wrapper
 from flowslurm.slurm.jobrefs import parse_job_ids
-from flowslurm.slurm.options import parse_args, render_help, render_usage
+from flowslurm.slurm.options import parse_args
 from flowslurm.slurm.opts_sacct import SPEC
 from flowslurm.slurm.sacct_format import field_list_spec, helpformat, parse_format, render, rows_for
 from flowslurm.slurm.sacct_select import (
@@ -17,7 +17,6 @@ from flowslurm.slurm.sacct_select import (
     time_window,
 )
 
-VERSION = "slurm-wlm 22.05.8"
 _REPEATABLE = ("jobs", "format", "state", "name", "user", "accounts", "partition")
 
 
@@ -27,9 +26,7 @@ def _collect(given: list, dest: str) -> list[str]:
 
 def run(argv: list[str], env: Env) -> int:
     parsed = parse_args(SPEC, argv)
-    if parsed.stopped_by is not None:
-        dest = parsed.stopped_by.dest
-        env.stdout.write(VERSION + "\n" if dest == "version" else render_help(SPEC) if dest == "help" else render_usage(SPEC))
+    if answer_info(parsed, SPEC, env):
         return 0
     v = parsed.values
     if v.get("helpformat"):

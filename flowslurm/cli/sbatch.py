@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import time
 
-from flowslurm.cli.common import Env, main_wrapper
+from flowslurm.cli.common import Env, answer_info, main_wrapper
 from flowslurm.errors import SubmitError
 from flowslurm.slurm import directives, sbatch_spec
-from flowslurm.slurm.options import Option, parse_args, render_help, render_usage
+from flowslurm.slurm.options import Option, parse_args
 from flowslurm.slurm.opts_sbatch import SPEC
 
-VERSION = "slurm-wlm 22.05.8"
 WAIT_POLL_FAST_S = 0.02
 WAIT_POLL_MAX_S = 1.0
 
@@ -97,9 +96,7 @@ def _wait(job_ids: list[int]) -> int:
 
 def run(argv: list[str], env: Env) -> int:
     cli = parse_args(SPEC, argv)
-    if cli.stopped_by is not None:
-        dest = cli.stopped_by.dest
-        env.stdout.write(VERSION + "\n" if dest == "version" else render_help(SPEC) if dest == "help" else render_usage(SPEC))
+    if answer_info(cli, SPEC, env):
         return 0
     wrap = cli.get("wrap")
     if wrap is not None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import _signal as signal  # plain ints (`signal` builds enums at import)
 import os
 
-from flowslurm.cli.common import Env, main_wrapper
+from flowslurm.cli.common import Env, answer_info, main_wrapper
 from flowslurm.errors import SlurmInputError
 from flowslurm.slurm.jobrefs import parse_job_ids
-from flowslurm.slurm.options import parse_args, render_help, render_usage
+from flowslurm.slurm.options import parse_args
 from flowslurm.slurm.opts_scancel import SPEC
 from flowslurm.slurm.values import parse_signal
 
-VERSION = "slurm-wlm 22.05.8"
 _STATE_NAMES = {"PD": "PENDING", "R": "RUNNING", "S": "SUSPENDED", "CG": "COMPLETING", "CF": "CONFIGURING"}
 
 
@@ -46,9 +45,7 @@ def _filters(values: dict[str, object], env: Env) -> tuple[str, list[object]]:
 
 def run(argv: list[str], env: Env) -> int:
     parsed = parse_args(SPEC, argv)
-    if parsed.stopped_by is not None:
-        dest = parsed.stopped_by.dest
-        env.stdout.write(VERSION + "\n" if dest == "version" else render_help(SPEC) if dest == "help" else render_usage(SPEC))
+    if answer_info(parsed, SPEC, env):
         return 0
     v = parsed.values
     verbose = int(v.get("verbose", 0))

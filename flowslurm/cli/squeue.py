@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flowslurm.cli.common import Env, main_wrapper
+from flowslurm.cli.common import Env, answer_info, main_wrapper
 from flowslurm.errors import SlurmInputError
 from flowslurm.slurm.jobrefs import parse_job_ids
-from flowslurm.slurm.options import parse_args, render_help, render_usage
+from flowslurm.slurm.options import parse_args
 from flowslurm.slurm.opts_squeue import SPEC
 from flowslurm.slurm.squeue_format import filter_states, parse_sort, parse_states, render, select_format
 
-VERSION = "slurm-wlm 22.05.8"
 MIN_JOB_AGE_S = 300  # SLURM's default MinJobAge: finished jobs stay visible to squeue -t for 5 minutes
 # What the default and -l listings read; other formats read every column.
 LISTING_COLUMNS = (
@@ -27,9 +26,7 @@ def _in(column: str, items: list[str], where: list[str], params: list[object]) -
 
 def run(argv: list[str], env: Env) -> int:
     parsed = parse_args(SPEC, argv)
-    if parsed.stopped_by is not None:
-        dest = parsed.stopped_by.dest
-        env.stdout.write(VERSION + "\n" if dest == "version" else render_help(SPEC) if dest == "help" else render_usage(SPEC))
+    if answer_info(parsed, SPEC, env):
         return 0
     v = parsed.values
     compiled = select_format(v.get("format"), v.get("format_long"), long=bool(v.get("long")), environ=env.environ)

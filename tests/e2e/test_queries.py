@@ -60,3 +60,11 @@ def test_scancel_selection(cluster: Cluster) -> None:
     assert cluster.run("scancel", "999999").returncode == 0
     res = cluster.run("scancel", "-s", "NOPE", str(a))
     assert res.returncode == 1 and "NOPE" in res.stderr
+
+
+def test_help_usage_and_version_of_every_command(cluster: Cluster) -> None:
+    for cmd in ("sbatch", "squeue", "scancel", "sacct"):
+        assert cluster.run(cmd, "--version").stdout == "slurm-wlm 22.05.8\n"
+        help_text = cluster.run(cmd, "--help")
+        assert help_text.returncode == 0 and "--" in help_text.stdout and cmd in help_text.stdout
+        assert cluster.run(cmd, "--usage").stdout.lower().lstrip().startswith(("usage", cmd))
