@@ -120,7 +120,9 @@ def run(argv: list[str], env: Env) -> int:
         text = directives.wrap_script(str(v["wrap"]))
     from flowslurm.slurm.jobenv import job_user
 
-    backend = env.environ.get("FLOWSLURM_BACKEND", "local")
+    backend = env.environ.get("FLOWSLURM_BACKEND") or "local"
+    if backend != "local":
+        raise SubmitError(f"FLOWSLURM_BACKEND={backend}: no such backend here (available: local)")
     spec = sbatch_spec.build(
         v, script=text, argv=script_args, environ=dict(env.environ), cwd=env.cwd, command=command, user=job_user(),
         now=env.now(), provider=backend,

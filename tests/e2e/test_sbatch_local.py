@@ -262,6 +262,9 @@ def test_unsupported_and_warned_options(cluster: Cluster) -> None:
     res = cluster.run("sbatch", "--mail-type=END", "--wrap", "true")
     assert res.returncode == 0
     assert res.stderr == "sbatch: warning: --mail-type has no effect on the local backend (accepted; no mail is sent)\n"
+    res = cluster.run("sbatch", "--wrap", "true", env={"FLOWSLURM_BACKEND": "nosuch"})
+    assert (res.returncode, res.stderr) == (
+        1, "sbatch: error: FLOWSLURM_BACKEND=nosuch: no such backend here (available: local)\n")
     res = cluster.run("sbatch", "-Q", "--mail-type=END", "--wrap", "true")
     assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
 
