@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flowslurm.slurm import opts_sacct, opts_sbatch, opts_scancel, opts_squeue  # noqa: E402
+from flowslurm.slurm import opts_sacct, opts_sbatch, opts_scancel, opts_scontrol, opts_sinfo, opts_squeue  # noqa: E402
 from flowslurm.slurm.options import render_man, support_matrix  # noqa: E402
 
 INTROS = {
@@ -22,8 +22,11 @@ sbatch returns as soon as the job is recorded in the ledger; the job runs detach
     "squeue": """squeue lists pending and running jobs from the flowslurm ledger, in SLURM 22.05's output formats: the default columns, -l, -o/--format with % fields, widths and justification, and -O/--Format field names. Pending array tasks fold into one line such as 123_[4-999%8] unless -r is given.""",
     "sacct": """sacct reports jobs and their steps from the flowslurm ledger (the accounting record), with SLURM 22.05's fields, widths, -P/-p parsable forms, state names (CANCELLED by UID) and exit codes (code:signal).""",
     "scancel": """scancel cancels pending and running jobs, or sends them a signal, selected by id (123, 123_4, 123_[1-3]) or by name, user, state, partition, account or QOS. A cancelled job's whole process tree ends, including processes that left its process group. Unknown or finished ids are silently accepted, as in SLURM.""",
+    "scontrol": """scontrol shows jobs (show job [-o] [ID]), the local partition, node and configuration, expands and compresses hostlists (show hostnames, show hostlist), and changes queued jobs (hold, release, update TimeLimit/JobName/Comment/...), with SLURM 22.05's record layout, messages and exit codes. A hold by root is an admin hold (JobHeldAdmin), any other hold a user hold (JobHeldUser).""",
+    "sinfo": """sinfo reports the local backend's partition and node in SLURM 22.05's formats: the default listing, -l, -N, -s, -o with % fields and -O field names. The node's state (idle, mix, alloc) follows the CPUs that running jobs hold.""",
 }
-SPECS = {"sbatch": opts_sbatch.SPEC, "squeue": opts_squeue.SPEC, "sacct": opts_sacct.SPEC, "scancel": opts_scancel.SPEC}
+SPECS = {"sbatch": opts_sbatch.SPEC, "squeue": opts_squeue.SPEC, "sacct": opts_sacct.SPEC, "scancel": opts_scancel.SPEC,
+         "scontrol": opts_scontrol.SPEC, "sinfo": opts_sinfo.SPEC}
 
 
 def compatibility() -> str:

@@ -161,7 +161,11 @@ def test_hold_and_pending_cancel(cluster: Cluster) -> None:
 
 
 def test_time_limit_ends_job_with_timeout(cluster: Cluster) -> None:
-    job = cluster.submit("--time=0:01", "--wrap", "echo start; trap 'echo got-term' TERM; sleep 300 & wait; sleep 300")
+    job = cluster.submit("--time=10", "--wrap", "echo start; trap 'echo got-term' TERM; sleep 300 & wait; sleep 300")
+    cluster.wait_state(job, "RUNNING")
+    # the limit of a running job can be lowered, and the new one is enforced
+    res = cluster.run("scontrol", "update", f"JobId={job}", "TimeLimit=0:01")
+    assert res.returncode == 0, res.stderr
     assert cluster.wait_done(job, timeout=90) == "TIMEOUT"
     out = (cluster.workdir / f"slurm-{job}.out").read_text()
     assert out.startswith("start\n")

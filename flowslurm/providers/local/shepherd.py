@@ -199,6 +199,9 @@ class Shepherd:
                     self._log(stderr_fd, f"*** JOB {job.job_id} ON {self.node.name} CANCELLED AT {_stamp(time.time())} ***")
                     ending, kill_at = ("CANCELLED", job.reason), self._terminate(proc)
             now = time.time()
+            if ending is None:  # `scontrol update TimeLimit=` may have moved the limit
+                limit = self.ledger.internal(self.job_id, "time_limit")[0]
+                deadline = job.start_time + limit * 60 if limit and limit > 0 and job.start_time else None
             if deadline is not None and ending is None and now >= deadline:
                 self._log(stderr_fd, f"*** JOB {job.job_id} ON {self.node.name} CANCELLED AT {_stamp(now)} DUE TO TIME LIMIT ***")
                 ending, kill_at = ("TIMEOUT", "TimeLimit"), self._terminate(proc)
