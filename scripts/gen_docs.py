@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flowslurm.slurm import opts_sacct, opts_sbatch, opts_scancel, opts_scontrol, opts_sinfo, opts_squeue  # noqa: E402
-from flowslurm.slurm.options import render_man, support_matrix  # noqa: E402
+from flowslurm.slurm.optdocs import render_man, support_matrix  # noqa: E402
 
 INTROS = {
     "sbatch": """sbatch submits a batch script to flowslurm. The script may come from a file, from standard input, or be generated with --wrap. Options are read from the command line, then SBATCH_* environment variables, then #SBATCH lines at the top of the script, in that order of precedence, exactly as SLURM 22.05 reads them.

@@ -66,7 +66,7 @@ def answer_info(parsed: ParsedArgs, spec: CommandSpec, env: Env) -> bool:
         dest = next((d for d in ("help", "usage", "version") if parsed.values.get(d) is True), "")
     if not dest:
         return False
-    from flowslurm.slurm.options import render_help, render_usage
+    from flowslurm.slurm.optdocs import render_help, render_usage
 
     env.stdout.write(VERSION + "\n" if dest == "version" else render_help(spec) if dest == "help" else render_usage(spec))
     return True

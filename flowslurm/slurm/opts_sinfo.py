@@ -5,28 +5,14 @@ sinfo permutes its arguments; it takes no positional words. Bad options exit 1.
 
 from __future__ import annotations
 
-from flowslurm.slurm.options import CommandSpec, Option, Support, support
+from flowslurm.slurm.options import CLUSTER, HELP, NO_FED, VIEW, CommandSpec, Option, row_maker, support
 
 N, R, OPT = "none", "required", "optional"
 
-VIEW = support("honoured", "honoured")
-NO_FED = support("ignored", "ignored", "no federation: only the local cluster exists")
-CLUSTER = support("emulated", "emulated", "only the local cluster exists; its own name is accepted")
 IGNORED = support("ignored", "ignored", "accepted, no effect")
-HELP = "Help options"
 
 
-def _o(
-    long: str | None,
-    short: str | None,
-    arg: str,
-    meta: str,
-    text: str,
-    sup: dict[str, Support] = VIEW,
-    **kw: object,
-) -> Option:
-    """Shorthand for one table row."""
-    return Option(long, short, arg, meta, text, support=sup, **kw)  # type: ignore[arg-type]
+_o = row_maker(VIEW)
 
 
 OPTIONS: tuple[Option, ...] = (

@@ -12,6 +12,7 @@ import random
 import re
 import shutil
 import subprocess
+
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,8 @@ from flowslurm.slurm.directives import (
     uses_legacy_prefix,
     wrap_script,
 )
+from tests.cli.golden import GOLDEN
 
-GOLDEN = Path("/work/shared/slurm-golden")
 
 
 def _records(name: str) -> list[tuple[str, str, str, int]]:

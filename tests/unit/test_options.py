@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 
@@ -23,13 +22,10 @@ from flowslurm.slurm.options import (
     Option,
     ParsedArgs,
     parse_args,
-    render_help,
-    render_man,
-    render_usage,
-    support_matrix,
 )
+from flowslurm.slurm.optdocs import render_help, render_man, render_usage, support_matrix
+from tests.cli.golden import GOLDEN
 
-GOLDEN = Path("/work/shared/slurm-golden")
 SPECS: dict[str, CommandSpec] = {
     "sbatch": opts_sbatch.SPEC,
     "squeue": opts_squeue.SPEC,

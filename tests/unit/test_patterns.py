@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
 
 import pytest
 
@@ -25,8 +24,8 @@ from flowslurm.slurm.patterns import (
     single_task,
     unescape,
 )
+from tests.cli.golden import GOLDEN
 
-GOLDEN = Path("/work/shared/slurm-golden")
 WORK = "/tmp/slurm-golden-work"  # the golden files' work dir
 # the golden user, node and job name (-J pname)
 BATCH = {"job_name": "pname", "user": "golden", "node": "vm"}

@@ -13,7 +13,6 @@ import os
 import random
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -32,8 +31,8 @@ from flowslurm.slurm.sacct_select import (
     time_window,
 )
 from flowslurm.slurm.timeparse import SlurmValueError
+from tests.cli.golden import GOLDEN
 
-GOLDEN = Path("/work/shared/slurm-golden")
 WORK = "/tmp/slurm-golden-work"
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +11,8 @@ from flowslurm.config import Node
 from flowslurm.engine.model import Job
 from flowslurm.errors import SlurmInputError
 from flowslurm.slurm import scontrol_format as sf
+from tests.cli.golden import GOLDEN
 
-GOLDEN = Path("/work/shared/slurm-golden")
 
 
 def _record(name: str, command: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +10,9 @@ from flowslurm.config import Node
 from flowslurm.errors import SlurmInputError
 from flowslurm.slurm import sinfo_format as fmt
 from flowslurm.slurm.scontrol_format import NodeUsage
+from tests.cli.golden import GOLDEN as GOLDEN_DIR
 
-GOLDEN = Path("/work/shared/slurm-golden/sinfo-scontrol.txt")
+GOLDEN = GOLDEN_DIR / "sinfo-scontrol.txt"
 NODE = Node(name="vm", cpus=2, memory_mb=24105, gpus=8, partition="debug", def_mem_per_cpu_mb=1024,
             kill_wait_s=30, cluster="oracle", account="")
 IDLE = NodeUsage()

@@ -7,7 +7,6 @@ import calendar
 import random
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,8 @@ from flowslurm.slurm.squeue_format import (
     fold_array_tasks, format_array_ids, pad, parse_array_ids, parse_sort, parse_states, render,
     select_format, sort_jobs,
 )
+from tests.cli.golden import GOLDEN
 
-GOLDEN = Path("/work/shared/slurm-golden")
 
 
 # --- golden transcript reader ---------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,8 @@ from flowslurm.slurm.timeparse import (
     parse_begin,
     parse_time_limit,
 )
+from tests.cli.golden import GOLDEN
 
-GOLDEN = Path("/work/shared/slurm-golden")
 
 # From time-limits.txt: --time value -> (squeue -o %l, scontrol TimeLimit=).
 TIME_CASES = [

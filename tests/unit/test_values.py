@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
 
 import pytest
 
@@ -25,8 +24,8 @@ from flowslurm.slurm.values import (
     parse_signal,
     parse_signal_spec,
 )
+from tests.cli.golden import GOLDEN
 
-GOLDEN = Path("/work/shared/slurm-golden")
 ARRAY_ERROR = "Batch job submission failed: Invalid job array specification"  # sbatch-errors.txt
 
 
