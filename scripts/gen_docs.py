@@ -12,7 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flowslurm.slurm import opts_sacct, opts_sbatch, opts_scancel, opts_scontrol, opts_sinfo, opts_squeue  # noqa: E402
+from flowslurm.slurm import (  # noqa: E402
+    opts_sacct, opts_salloc, opts_sbatch, opts_scancel, opts_scontrol, opts_sinfo, opts_squeue, opts_srun,
+)
 from flowslurm.slurm.optdocs import render_man, support_matrix  # noqa: E402
 
 INTROS = {
@@ -22,11 +24,13 @@ sbatch returns as soon as the job is recorded in the ledger; the job runs detach
     "squeue": """squeue lists pending and running jobs from the flowslurm ledger, in SLURM 22.05's output formats: the default columns, -l, -o/--format with % fields, widths and justification, and -O/--Format field names. Pending array tasks fold into one line such as 123_[4-999%8] unless -r is given.""",
     "sacct": """sacct reports jobs and their steps from the flowslurm ledger (the accounting record), with SLURM 22.05's fields, widths, -P/-p parsable forms, state names (CANCELLED by UID) and exit codes (code:signal).""",
     "scancel": """scancel cancels pending and running jobs, or sends them a signal, selected by id (123, 123_4, 123_[1-3]) or by name, user, state, partition, account or QOS. A cancelled job's whole process tree ends, including processes that left its process group. Unknown or finished ids are silently accepted, as in SLURM.""",
-    "scontrol": """scontrol shows jobs (show job [-o] [ID]), the local partition, node and configuration, expands and compresses hostlists (show hostnames, show hostlist), and changes queued jobs (hold, release, update TimeLimit/JobName/Comment/...), with SLURM 22.05's record layout, messages and exit codes. A hold by root is an admin hold (JobHeldAdmin), any other hold a user hold (JobHeldUser).""",
+    "scontrol": """scontrol shows jobs (show job [-o] [ID]), the local partition, node and configuration, expands and compresses hostlists (show hostnames, show hostlist), changes queued jobs (hold, release, update TimeLimit/JobName/Comment/...), and requeues jobs (requeue [Incomplete] ID..., requeuehold ID...: the run ends and the job waits again under the same id, from outside or from inside the job itself), with SLURM 22.05's record layout, messages and exit codes. A hold by root is an admin hold (JobHeldAdmin), any other hold a user hold (JobHeldUser).""",
     "sinfo": """sinfo reports the local backend's partition and node in SLURM 22.05's formats: the default listing, -l, -N, -s, -o with % fields and -O field names. The node's state (idle, mix, alloc) follows the CPUs that running jobs hold.""",
+    "srun": """srun runs a job step. Inside an allocation (a batch job, or salloc; found from SLURM_JOB_ID alone, or --jobid) it takes the next step number and starts -n tasks, each with its own SLURM_PROCID, SLURM_LOCALID, SLURM_STEP_ID and the rest of SLURM 22.05's step environment; output goes to srun's own streams, labelled with -l, or to per-task files from --output/--error patterns (%t, %j, %s...); standard input reaches task 0. Outside an allocation it first asks for one with the same resource options (a job that waits for resources like any other), runs the step in it in the foreground and releases it. The exit status, the task-exit messages, Ctrl-C (twice within a second, or once with --quit-on-interrupt) and the steps' rows in sacct (ID.0, ID.1...) are SLURM's; scancel and the job's time limit end the steps' processes.""",
+    "salloc": """salloc obtains an allocation, runs a command in it (the user's shell when none is given) with the allocation's SLURM_* variables, so srun inside it launches steps there, and releases it when the command ends, exiting with the command's status. scancel or the time limit revoke the allocation and end the command. --no-shell grants the allocation and returns, leaving it for srun --jobid and scancel. This is the non-interactive half of salloc: the command runs in salloc's own terminal session.""",
 }
 SPECS = {"sbatch": opts_sbatch.SPEC, "squeue": opts_squeue.SPEC, "sacct": opts_sacct.SPEC, "scancel": opts_scancel.SPEC,
-         "scontrol": opts_scontrol.SPEC, "sinfo": opts_sinfo.SPEC}
+         "scontrol": opts_scontrol.SPEC, "sinfo": opts_sinfo.SPEC, "srun": opts_srun.SPEC, "salloc": opts_salloc.SPEC}
 
 
 def compatibility() -> str:

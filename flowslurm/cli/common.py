@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, TextIO
 
-    from flowslurm.slurm.options import CommandSpec, ParsedArgs
+    from flowslurm.slurm.options import CommandSpec, Option, ParsedArgs
 
 _UNSET: Any = object()  # "not given": the default is taken when Env is made
 
@@ -70,6 +70,23 @@ def answer_info(parsed: ParsedArgs, spec: CommandSpec, env: Env) -> bool:
 
     env.stdout.write(VERSION + "\n" if dest == "version" else render_help(spec) if dest == "help" else render_usage(spec))
     return True
+
+
+def option_warnings(prog: str, report: list[tuple[str, Option, object, str]], backend: str) -> list[str]:
+    """One warning per option that means nothing on this backend; a refused option is an error."""
+    from flowslurm.errors import SubmitError
+
+    lines, seen = [], set()
+    for _source, opt, _value, _where in report:
+        sup = opt.support.get(backend)
+        if sup is None or opt.dest in seen:
+            continue
+        seen.add(opt.dest)
+        if sup.level == "refused":
+            raise SubmitError(f"--{opt.long} is not supported on the {backend} backend: {sup.note}")
+        if sup.level in ("warned", "ignored"):
+            lines.append(f"{prog}: warning: --{opt.long} has no effect on the {backend} backend ({sup.note})")
+    return lines
 
 
 def print_error(prog: str, err: SlurmInputError | FlowError, stream: TextIO) -> None:

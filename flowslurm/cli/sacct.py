@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flowslurm.cli.common import Env, answer_info, main_wrapper
-from flowslurm.slurm.jobrefs import parse_job_ids
 from flowslurm.slurm.options import parse_args
 from flowslurm.slurm.opts_sacct import SPEC
-from flowslurm.slurm.sacct_format import field_list_spec, helpformat, parse_format, render, rows_for
+from flowslurm.slurm.sacct_format import columns_read, field_list_spec, helpformat, parse_format, render, rows_for
 from flowslurm.slurm.sacct_select import (
+    READS,
     Selection,
     parse_states,
     parse_time_arg,
@@ -34,7 +34,11 @@ def run(argv: list[str], env: Env) -> int:
         return 0
     lists = {dest: _collect(parsed.given, dest) for dest in _REPEATABLE}
     now = env.now()
-    ids = parse_job_ids([i for item in lists["jobs"] for i in split_list(item)], "sacct") if lists["jobs"] else []
+    ids = []
+    if lists["jobs"]:
+        from flowslurm.slurm.jobrefs import parse_job_ids
+
+        ids = parse_job_ids([i for item in lists["jobs"] for i in split_list(item)], "sacct")
     states = parse_states([s for item in lists["state"] for s in split_list(item)])
     start = parse_time_arg(str(v["starttime"]), now) if v.get("starttime") else None
     end = parse_time_arg(str(v["endtime"]), now) if v.get("endtime") else None
@@ -61,13 +65,27 @@ def run(argv: list[str], env: Env) -> int:
     if ids:
         keys = sorted({s.job_id for s in ids})
         marks = ",".join("?" * len(keys))
-        jobs = ledger.jobs(f"job_id IN ({marks}) OR array_job_id IN ({marks})", (*keys, *keys),
-                           with_steps=True)
+        where, params = f"job_id IN ({marks}) OR array_job_id IN ({marks})", (*keys, *keys)
     else:
-        jobs = ledger.jobs("(end_time IS NULL OR end_time >= ?) AND submit_time <= ?", (window[0], window[1]),
-                           with_steps=True)
+        where, params = "(end_time IS NULL OR end_time >= ?) AND submit_time <= ?", (window[0], window[1])
+    # Just the columns the fields and the selection read, as light rows, with steps only when
+    # they are listed or read (whole jobs when a field reads the spec).
+    allocations = bool(v.get("allocations"))
+    reads = columns_read(columns)
+    if reads is None:
+        jobs = ledger.jobs(where, params, with_steps=True)
+    else:
+        wanted = dict.fromkeys(READS + ("restart_count",))
+        wanted.update(dict.fromkeys(reads))
+        with_steps = not allocations or "steps" in wanted
+        wanted.pop("steps", None)
+        jobs = ledger.rows(tuple(wanted), where, params, with_steps=with_steps)
+    if any(job.restart_count for job in jobs):  # requeued jobs: earlier runs are records of their own
+        from flowslurm.engine.requeue import accounting_records
+
+        jobs = accounting_records(ledger, jobs, duplicates=bool(v.get("duplicates")))
     chosen = select_jobs(jobs, sel)
-    rows = rows_for(chosen, allocations_only=bool(v.get("allocations")), steps_only=steps_only(chosen, ids))
+    rows = rows_for(chosen, allocations_only=allocations, steps_only=steps_only(chosen, ids))
     parsable = "no_ending" if v.get("parsable2") else "ending" if v.get("parsable") else None
     env.stdout.write(render(
         rows, columns, header=not v.get("noheader"), parsable=parsable, delimiter=v.get("delimiter"), now=now,

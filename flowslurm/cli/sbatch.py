@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from flowslurm.cli.common import Env, answer_info, main_wrapper
+from flowslurm.cli.common import Env, answer_info, main_wrapper, option_warnings
 from flowslurm.errors import SubmitError
 from flowslurm.slurm import directives, sbatch_spec
 from flowslurm.slurm.options import Option, parse_args
@@ -33,21 +33,6 @@ def _read_script(positionals: list[str], env: Env) -> tuple[str, str | None, lis
     except AttributeError:
         text = env.stdin.read()
     return text, None, positionals[1:]
-
-
-def _warnings(report: list[tuple[str, Option, object, str]], backend: str) -> list[str]:
-    """One warning per option that means nothing on this backend; refusals are errors."""
-    lines, seen = [], set()
-    for _source, opt, _value, _where in report:
-        sup = opt.support.get(backend)
-        if sup is None or opt.dest in seen:
-            continue
-        seen.add(opt.dest)
-        if sup.level == "refused":
-            raise SubmitError(f"--{opt.long} is not supported on the {backend} backend: {sup.note}")
-        if sup.level in ("warned", "ignored"):
-            lines.append(f"sbatch: warning: --{opt.long} has no effect on the {backend} backend ({sup.note})")
-    return lines
 
 
 def _test_only(spec: object, report: list[tuple[str, Option, object, str]], env: Env, backend: str) -> int:
@@ -131,7 +116,7 @@ def run(argv: list[str], env: Env) -> int:
     os.umask(int(spec.extra["umask"], 8))
     spec.extra["submit_host"] = os.uname().nodename.split(".")[0]
     quiet = bool(v.get("quiet"))
-    warnings = _warnings(merged.report, backend)
+    warnings = option_warnings("sbatch", merged.report, backend)
     if not quiet:
         for line in warnings:
             env.stderr.write(line + "\n")

@@ -10,6 +10,7 @@ from flowslurm.errors import SlurmInputError
 from flowslurm.slurm.jobrefs import parse_job_ids
 from flowslurm.slurm.options import parse_args
 from flowslurm.slurm.opts_scancel import SPEC
+from flowslurm.slurm.timeparse import digits_value
 from flowslurm.slurm.values import parse_signal
 
 _STATE_NAMES = {"PD": "PENDING", "R": "RUNNING", "S": "SUSPENDED", "CG": "COMPLETING", "CF": "CONFIGURING"}
@@ -28,9 +29,10 @@ def _filters(values: dict[str, object], env: Env) -> tuple[str, list[object]]:
 
         users.append(job_user()[0])
     if users:
-        uids = [u for u in users if u.isdigit()]
+        # a uid is at most INT_MAX, as uid_from_string() reads it (no huge or non-ASCII digits)
+        uids = [digits_value(u) for u in users if u.isascii() and u.isdigit() and digits_value(u) <= 2**31 - 1]
         where.append(f"(user IN ({','.join('?' * len(users))}) OR uid IN ({','.join('?' * len(uids)) or 'NULL'}))")
-        params += users + [int(u) for u in uids]
+        params += users + uids
     if values.get("state"):
         states = []
         for item in str(values["state"]).split(","):

@@ -1,4 +1,5 @@
-"""scontrol: show jobs, the partition, the node and the configuration; hold, release and update jobs.
+"""scontrol: show jobs, the partition, the node and the configuration; hold, release, update and
+requeue jobs (requeue/requeuehold: flowslurm.cli.scontrol_requeue).
 
 SLURM 22.05's wording and exit codes: an unknown job is "slurm_load_jobs error: Invalid job id
 specified" (exit 1), an unknown command "invalid keyword: X" (exit 1).
@@ -36,15 +37,23 @@ def _matches(word: str, full: str, least: int = 1) -> bool:
 
 
 def parse_job_word(word: str) -> tuple[int, int | None] | None:
-    """"123" -> (123, None), "123_4" -> (123, 4); None when it is not a job id."""
+    """"123" -> (123, None), "123_4" -> (123, 4); None when it is not a job id.
+
+    Huge numbers saturate (see `digits_value`) rather than become huge ints: no job has them.
+    """
+    from flowslurm.slurm.timeparse import digits_value
+
     head, sep, tail = word.partition("_")
-    if not (head.isdigit() and head.isascii()) or int(head) == 0:
+    if not (head.isdigit() and head.isascii()) or digits_value(head) == 0:
         return None
     if not sep:
-        return int(head), None
+        return digits_value(head), None
     if not (tail.isdigit() and tail.isascii()):
         return None
-    return int(head), int(tail)
+    return digits_value(head), digits_value(tail)
+
+
+_MAX_JOB_ID = 2**32 - 1  # SLURM job ids and task ids are 32-bit
 
 
 def _visible_jobs(ledger: Ledger, now: float, ref: tuple[int, int | None] | None) -> list[Job]:
@@ -52,6 +61,8 @@ def _visible_jobs(ledger: Ledger, now: float, ref: tuple[int, int | None] | None
     params: list[object] = [now - MIN_JOB_AGE_S]
     if ref is not None:
         job_id, task = ref
+        if job_id > _MAX_JOB_ID or (task or 0) > _MAX_JOB_ID:
+            return []  # no such job (and too big for an SQLite integer)
         if task is None:
             where += " AND (job_id = ? OR array_job_id = ?)"
             params += [job_id, job_id]
@@ -264,13 +275,18 @@ def _update_job(job_word: str, pairs: list[tuple[str, str]], env: Env) -> int:
         elif k in ("account", "qos"):
             columns[k] = value
         elif k == "nice":
-            if not value.lstrip("-").isdigit():
+            negative = value[:1] == "-"
+            digits = value[1:] if negative else value
+            if not (digits.isdigit() and digits.isascii()):
                 raise _bare(f"Invalid nice value: {value}")
-            spec_changes["nice"] = int(value)
+            nice = -timeparse.digits_value(digits) if negative else timeparse.digits_value(digits)
+            if abs(nice) > 0x80000000 - 3:  # NICE_OFFSET - 3, as scontrol 22.05 checks it
+                raise SlurmInputError("Nice value out of range (+/- 2147483645). Value ignored", 1)
+            spec_changes["nice"] = nice
         elif k == "arraytaskthrottle":
-            if not (value.isdigit() and value.isascii()):
+            if not (value.isdigit() and value.isascii()) or timeparse.digits_value(value) > 2**31 - 1:
                 raise _bare(f"Invalid ArrayTaskThrottle value: {value}")
-            throttle = int(value)
+            throttle = timeparse.digits_value(value)
         elif k == "partition":
             if value != config.node().partition:
                 raise _bare("slurm_update error: Invalid partition name specified")
@@ -363,6 +379,11 @@ def run(argv: list[str], env: Env) -> int:
         return _hold_release(command, rest, env)
     if command == "update":
         return _update(rest, env)
+    if command.startswith("req"):
+        from flowslurm.cli import scontrol_requeue
+
+        if scontrol_requeue.is_requeue_word(command) or scontrol_requeue.is_requeuehold_word(command):
+            return scontrol_requeue.run(words[0], rest, env, quiet=bool(v.get("quiet")))
     if command == "write":
         return _write(rest, env)
     if command == "version":

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from flowslurm import config
+from flowslurm.engine import requeue
 from flowslurm.engine.ledger import Ledger
 from flowslurm.engine.runner import SOCKET_NAME, launch
 from flowslurm.engine.scheduler import ACTIVE_RUNNING, schedule, take_lock
@@ -29,7 +30,8 @@ TICK_S = 2.0
 
 def recover(ledger: Ledger, home: Path) -> list[int]:
     """Find running local jobs whose shepherd is gone. A job whose script never started goes back to
-    PENDING; one whose script did start ends as NODE_FAIL, with its leftover processes killed."""
+    PENDING; one whose script did start ends as NODE_FAIL, with its leftover processes killed. A job
+    whose requeue was asked for is requeued either way (see engine.requeue)."""
     recovered = []
     marks = ",".join("?" * len(ACTIVE_RUNNING))
     for job_id, job_pid, token in ledger.conn.execute(
@@ -61,6 +63,7 @@ def recover(ledger: Ledger, home: Path) -> list[int]:
                         "UPDATE steps SET state = 'CANCELLED', end_time = ? WHERE job_id = ? AND state = 'RUNNING'",
                         (time.time(), job_id),
                     )
+                requeue.end_run(conn, job_id, time.time())  # a requeue its shepherd did not live to finish
             recovered.append(job_id)
         finally:
             os.close(fd)

@@ -87,6 +87,18 @@ MIGRATIONS: list[str] = [
 CREATE INDEX IF NOT EXISTS jobs_end ON jobs(end_time);
 ALTER TABLE jobs ADD COLUMN signal_request TEXT;
 """,
+    # v3: requeue. A mailbox for `scontrol requeue` of a running job, and the earlier runs of requeued
+    # jobs (their job row and steps as JSON, as each run ended), which `sacct --duplicates` lists.
+    """
+ALTER TABLE jobs ADD COLUMN requeue_request TEXT;
+CREATE TABLE IF NOT EXISTS runs (
+    job_id INTEGER NOT NULL,
+    restart INTEGER NOT NULL,
+    job TEXT NOT NULL,
+    steps TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (job_id, restart)
+);
+""",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -124,6 +136,35 @@ def _select_only(only: Sequence[str]) -> str:
     so rows still map onto Job(*row) while SQLite builds far fewer Python objects."""
     blank = Job(0)
     return ", ".join(f'"{name}"' if name in only else _sql_literal(getattr(blank, name)) for name in JOB_COLUMNS)
+
+
+def _row_class(names: tuple[str, ...]) -> type:
+    """The record type of `Ledger.rows`: a tuple with a named, read-only field per column."""
+    try:
+        from _collections import _tuplegetter  # what namedtuple's fields are made of
+    except ImportError:  # pragma: no cover - not CPython
+        from operator import itemgetter
+
+        def _tuplegetter(index: int, doc: str) -> Any:
+            return property(itemgetter(index), doc=doc)
+
+    index = {name: i for i, name in enumerate(names)}
+    job_id = _tuplegetter(index["job_id"], "job_id")
+
+    def copy(self: tuple[Any, ...], **changes: Any) -> tuple[Any, ...]:
+        values = list(self)
+        for name, value in changes.items():
+            if name not in index:
+                raise AttributeError(f"{name} was not read from the ledger")
+            values[index[name]] = value
+        return tuple.__new__(type(self), values)
+
+    def steps(self: Any) -> list[Step]:
+        return self._steps.get(job_id.__get__(self), [])
+
+    body: dict[str, Any] = {name: _tuplegetter(i, name) for i, name in enumerate(names)}
+    body.update(__slots__=(), _fields=names, _steps={}, copy=copy, steps=property(steps))
+    return type("JobRow", (tuple,), body)
 
 
 class LazySpec(dict):  # type: ignore[type-arg]
@@ -315,6 +356,30 @@ class Ledger:
         found = self.jobs("job_id = ?", (job_id,), with_spec=with_spec, with_steps=True)
         return found[0] if found else None
 
+    def rows(
+        self, columns: Sequence[str], where: str = "1", params: Sequence[Any] = (), *, order: str = "job_id",
+        with_steps: bool = False,
+    ) -> list[Any]:
+        """Just `columns` of the jobs matching `where`, as light read-only records for listings of
+        thousands of jobs: tuples whose fields read as attributes (`row.state`), made in C with no
+        Job per row. `row.copy(**changes)` works as for Job. A column not asked for (and `spec`)
+        raises AttributeError. `row.steps` is the job's steps with `with_steps`, else empty."""
+        from itertools import repeat
+
+        names = tuple(columns) if "job_id" in columns else ("job_id", *columns)
+        cls = _row_class(names)
+        cur = self.conn.execute(f"SELECT {_q(names)} FROM jobs WHERE {where} ORDER BY {order}", params)
+        rows = list(map(tuple.__new__, repeat(cls), cur))
+        if with_steps and rows:
+            by_id: dict[int, list[Step]] = {}
+            for row in self.conn.execute(
+                f"SELECT {', '.join(STEP_COLUMNS)} FROM steps WHERE job_id IN (SELECT job_id FROM jobs WHERE {where})"
+                " ORDER BY job_id, rowid", params
+            ):
+                by_id.setdefault(row[0], []).append(Step(*row))
+            cls._steps = by_id
+        return rows
+
     def _attach_steps(self, jobs: list[Job]) -> None:
         by_id = {j.job_id: j for j in jobs}
         cols = ", ".join(STEP_COLUMNS)
@@ -344,6 +409,26 @@ class Ledger:
             f"INSERT OR REPLACE INTO steps ({cols}) VALUES ({marks})",
             [getattr(step, c) for c in STEP_COLUMNS],
         )
+
+    def runs(self, job_ids: Sequence[int]) -> list[Job]:
+        """The earlier runs of requeued jobs (state REQUEUED), each with its steps, oldest first."""
+        import json
+
+        out: list[Job] = []
+        ids = list(job_ids)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for job_id, job_text, steps_text in self.conn.execute(
+                f"SELECT job_id, job, steps FROM runs WHERE job_id IN ({marks}) ORDER BY job_id, restart", chunk
+            ):
+                values = json.loads(job_text)
+                job = Job(job_id, **{k: v for k, v in values.items() if k in JOB_COLUMNS and k != "job_id"})
+                job.requeue = bool(job.requeue)
+                job.spec = LazySpec(job_id, self.conn)
+                job.steps = [Step(*row) for row in json.loads(steps_text)]
+                out.append(job)
+        return out
 
     def count(self, where: str = "1", params: Iterable[Any] = ()) -> int:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", tuple(params)).fetchone()[0])

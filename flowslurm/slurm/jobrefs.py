@@ -286,15 +286,21 @@ def _split_outside_brackets(text: str) -> list[str]:
     return [p for p in pieces if p]
 
 
+def _c_int(value: int) -> int:
+    """A C long stored in a C int (32 bits), as squeue's `int job_id = strtol(...)` does."""
+    return (value + 2**31) % 2**32 - 2**31
+
+
 def _squeue_ids(args: list[str]) -> list[JobIdSelector]:
     """squeue -j reading: a leading number is the job, "_N" / "_[1-3]" picks tasks, the rest is
-    ignored (as squeue does)."""
+    ignored (as squeue does). Numbers are C ints: "2147483648" is negative, hence refused."""
     result: list[JobIdSelector] = []
     for arg in args:
         for tok in _split_outside_brackets(arg):
             job, j = _strtol(tok)
-            if job is None or job <= 0:
+            if job is None or _c_int(job) <= 0:
                 raise SlurmValueError(f"Invalid job id: {tok}", 1)
+            job = _c_int(job)
             tasks: tuple[int, ...] | None = None
             if tok[j : j + 2] == "_[":
                 ids = parse_index_set(tok[j + 1 : tok.find("]", j) + 1])
@@ -304,7 +310,7 @@ def _squeue_ids(args: list[str]) -> list[JobIdSelector]:
                 continue
             elif tok[j : j + 1] == "_":
                 val, _ = _strtol(tok, j + 1)
-                tasks = (val or 0,)
+                tasks = (_c_int(val or 0),)
             result.append(JobIdSelector(job, tasks))
     return result
 

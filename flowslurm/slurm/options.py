@@ -410,6 +410,17 @@ def parse_args(
     return result
 
 
+def env_argv(spec: CommandSpec, input_env: dict[str, str], environ: dict[str, str],
+             skip: frozenset[str] = frozenset()) -> list[str]:
+    """A command's input environment variables (SBATCH_*, SLURM_*, SALLOC_*) as the options they stand for."""
+    argv = []
+    for var, long in input_env.items():
+        if var in environ and var not in skip:
+            opt = spec.find_long(long)
+            argv.append(f"--{long}" if opt is not None and opt.arg == "none" else f"--{long}={environ[var]}")
+    return argv
+
+
 # ---------------------------------------------------------------- building tables
 
 VIEW = support("honoured", "honoured")

@@ -148,7 +148,8 @@ OPTIONS: tuple[Option, ...] = (
        action="store_true"),
     _o("core-spec", "S", R, "cores", "cores kept back for the system", NO_EFFECT, RUN),
     _o("signal", None, R, "[R|B:]sig[@secs]", "send a signal this long before the time limit",
-       NOT_YET, RUN),
+       support("honoured", "warned", "sent once, secs before the (possibly updated) time limit; "
+               "R: has no effect, there are no reservations", "not implemented yet"), RUN),
     _o("spread-job", None, N, "", "spread the job over as many nodes as possible", ONE_NODE, RUN,
        action="store_true"),
     _o("switches", None, R, "count[@time]", "wanted number of leaf switches", ONE_NODE, RUN),

@@ -91,7 +91,9 @@ def _read_width(pattern: str, i: int) -> tuple[int, int]:
     j = i
     while j < len(pattern) and pattern[j].isdigit() and pattern[j].isascii():
         j += 1
-    return min(int(pattern[i:j]), MAX_WIDTH), j
+    digits = pattern[i:j].lstrip("0")
+    # strtoul() saturates, then SLURM caps at MAX_WIDTH; no int() of thousands of digits
+    return (MAX_WIDTH if len(digits) > 2 else min(int(digits or "0"), MAX_WIDTH)), j
 
 
 def _expand(pattern: str, fields: _Fields) -> str:
@@ -133,9 +135,9 @@ def _step_number(step_id: str | int | None) -> int | None:
         return None
     if isinstance(step_id, int):
         return step_id
-    if not (step_id.isdigit() and step_id.isascii()):
-        raise SlurmInputError(f"Invalid step id: {step_id}")
-    return int(step_id)
+    if not (step_id.isdigit() and step_id.isascii()) or len(step_id.lstrip("0")) > 10:
+        raise SlurmInputError(f"Invalid step id: {step_id}")  # (a step id is a 32-bit number)
+    return int(step_id.lstrip("0") or "0")
 
 
 def expand_pattern(
@@ -174,8 +176,9 @@ def _strtoul_whole(text: str) -> int | None:
         return 0
     if not digits or not (digits.isdigit() and digits.isascii()):
         return None
-    value = int(digits)
-    value = _ULONG_MAX if value > _ULONG_MAX else value
+    significant = digits.lstrip("0")
+    # strtoul() saturates; more than 20 digits are past ULONG_MAX (and past what int() takes)
+    value = _ULONG_MAX if len(significant) > 20 else min(int(significant or "0"), _ULONG_MAX)
     if negative:
         value = (-value) % 2**64
     value %= 2**32

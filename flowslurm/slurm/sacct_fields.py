@@ -13,38 +13,51 @@ Statistics we do not sample (MaxRSS, AveCPU, ...) print as SLURM prints a step w
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
-
 from flowslurm.engine.model import FINISHED_STATES, TIME_LIMIT_INVALID, Job, Step
+
+TYPE_CHECKING = False  # `typing` costs sacct's start-up some 5 ms: annotations only
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Getter = Callable[[Job, "Ctx"], Any]
+    StepGetter = Callable[[Job, Step, "Ctx"], Any]
 
 __all__ = [
     "FIELDS", "FieldDef", "Ctx", "format_exit", "job_exit_pair", "derived_exit_pair", "state_text", "clock",
 ]
 
 
-class Ctx(NamedTuple):
+class Ctx:
     """What rendering needs besides the rows: the clock, the cluster name and display options."""
 
-    now: float
-    cluster: str = ""
-    time_format: str = "%Y-%m-%dT%H:%M:%S"
-    units: str | None = None  # --units: "K", "M", "G", "T" or "P"
-    noconvert: bool = False  # --noconvert
+    __slots__ = ("now", "cluster", "time_format", "units", "noconvert")
+
+    def __init__(self, now: float, cluster: str = "", time_format: str = "%Y-%m-%dT%H:%M:%S",
+                 units: str | None = None, noconvert: bool = False) -> None:
+        self.now = now
+        self.cluster = cluster
+        self.time_format = time_format
+        self.units = units  # --units: "K", "M", "G", "T" or "P"
+        self.noconvert = noconvert  # --noconvert
 
 
-Getter = Callable[[Job, Ctx], Any]
-StepGetter = Callable[[Job, Step, Ctx], Any]
+class FieldDef:
+    """One sacct field: its name, default width (negative = left-justified), print kind, getters.
 
+    `reads`: the job columns the getters read (space-separated; "steps" when a job row reads its
+    steps), so a listing can fetch just those from the ledger; None when they read the spec."""
 
-class FieldDef(NamedTuple):
-    """One sacct field: its name, default width (negative = left-justified), print kind, getters."""
+    __slots__ = ("name", "width", "kind", "job", "step", "reads")
 
-    name: str
-    width: int
-    kind: str  # "str" (truncated with '+'), "uint" (never truncated), "date", "secs"
-    job: Getter
-    step: StepGetter
+    def __init__(self, name: str, width: int, kind: str, job: Getter, step: StepGetter,
+                 reads: str | None = "") -> None:
+        self.name = name
+        self.width = width
+        self.kind = kind  # "str" (truncated with '+'), "uint" (never truncated), "date", "secs"
+        self.job = job
+        self.step = step
+        self.reads: tuple[str, ...] | None = None if reads is None else tuple(reads.split())
 
 
 # ---------------------------------------------------------------- value helpers
@@ -146,7 +159,7 @@ def _step_tres(job: Job, step: Step, ctx: Ctx) -> str:
 
 
 def _job_elapsed(job: Job, ctx: Ctx) -> int:
-    return job.elapsed(ctx.now)
+    return Job.elapsed(job, ctx.now)  # also for the ledger's light rows, which have no methods
 
 
 def _step_end(job: Job, step: Step) -> float | None:
@@ -294,8 +307,9 @@ def _cpu_zero(*_a: Any) -> str:
     return "00:00:00"
 
 
-def _f(name: str, width: int, kind: str, job: Getter = _none, step: StepGetter = _none) -> FieldDef:
-    return FieldDef(name, width, kind, job, step)
+def _f(name: str, width: int, kind: str, job: Getter = _none, step: StepGetter = _none,
+       reads: str | None = "") -> FieldDef:
+    return FieldDef(name, width, kind, job, step, reads)
 
 
 def _usage(name: str, width: int, kind: str = "str") -> FieldDef:
@@ -303,13 +317,21 @@ def _usage(name: str, width: int, kind: str = "str") -> FieldDef:
     return _f(name, width, kind)
 
 
+# What the shared helpers read (see FieldDef.reads).
+_MEM = "mem_per_cpu_mb num_cpus mem_mb nodes"  # _job_mem_mb
+_TRES = _MEM + " gpus"  # _job_tres, _step_tres (with node_list)
+_ELAPSED = "start_time end_time"  # _job_elapsed, _step_end
+_ID = "job_id array_job_id array_task_id array_spec array_throttle"  # _job_id_text
+_RESV = "eligible_time start_time num_cpus"  # _resv_secs (times the CPUs)
+
 FIELDS: tuple[FieldDef, ...] = (
-    _f("Account", 10, "str", lambda j, c: j.account or None, lambda j, s, c: j.account or None),
+    _f("Account", 10, "str", lambda j, c: j.account or None, lambda j, s, c: j.account or None, reads="account"),
     _f("AdminComment", 15, "str"),
-    _f("AllocCPUS", 10, "uint", lambda j, c: j.num_cpus, lambda j, s, c: s.ncpus),
+    _f("AllocCPUS", 10, "uint", lambda j, c: j.num_cpus, lambda j, s, c: s.ncpus, reads="num_cpus"),
     _f("AllocNodes", 10, "str", lambda j, c: str(j.nodes if _started(j) else 0),
-       lambda j, s, c: str(_step_nodes(j, s))),
-    _f("AllocTRES", 10, "str", lambda j, c: _job_tres(j, c) if _started(j) else None, _step_tres),
+       lambda j, s, c: str(_step_nodes(j, s)), reads="start_time nodes node_list"),
+    _f("AllocTRES", 10, "str", lambda j, c: _job_tres(j, c) if _started(j) else None, _step_tres,
+       reads="start_time node_list " + _TRES),
     _f("AssocID", 7, "uint"),
     _usage("AveCPU", 10),
     _f("AveCPUFreq", 10, "str", _empty, _zero),
@@ -320,28 +342,30 @@ FIELDS: tuple[FieldDef, ...] = (
     _usage("AveVMSize", 10),
     _f("BlockID", 16, "str"),
     _f("Cluster", 10, "str", lambda j, c: c.cluster or None, lambda j, s, c: c.cluster or None),
-    _f("Comment", 14, "str", lambda j, c: j.comment or None),
-    _f("Constraints", 19, "str", lambda j, c: _spec_text(j, "constraint", "constraints") or ""),
+    _f("Comment", 14, "str", lambda j, c: j.comment or None, reads="comment"),
+    _f("Constraints", 19, "str", lambda j, c: _spec_text(j, "constraint", "constraints") or "", reads=None),
     _f("ConsumedEnergy", 14, "str", _empty, _zero),
     _f("ConsumedEnergyRaw", 17, "uint", _none, lambda j, s, c: 0),
-    _f("Container", 19, "str", lambda j, c: _spec_text(j, "container")),
+    _f("Container", 19, "str", lambda j, c: _spec_text(j, "container"), reads=None),
     _f("CPUTime", 10, "secs", lambda j, c: _job_elapsed(j, c) * j.num_cpus,
-       lambda j, s, c: _step_elapsed(j, s, c) * s.ncpus),
+       lambda j, s, c: _step_elapsed(j, s, c) * s.ncpus, reads=_ELAPSED + " num_cpus"),
     _f("CPUTimeRAW", 10, "uint", lambda j, c: _job_elapsed(j, c) * j.num_cpus,
-       lambda j, s, c: _step_elapsed(j, s, c) * s.ncpus),
+       lambda j, s, c: _step_elapsed(j, s, c) * s.ncpus, reads=_ELAPSED + " num_cpus"),
     _f("DBIndex", -10, "uint"),
-    _f("DerivedExitCode", 15, "str", lambda j, c: _derived_text(j), _empty),
-    _f("Elapsed", 10, "secs", _job_elapsed, _step_elapsed),
-    _f("ElapsedRaw", 10, "uint", _job_elapsed, _step_elapsed),
-    _f("Eligible", 19, "date", lambda j, c: j.eligible_time, lambda j, s, c: s.start_time),
-    _f("End", 19, "date", lambda j, c: j.end_time, lambda j, s, c: _step_end(j, s)),
-    _f("ExitCode", 8, "str", _job_exit_text, _step_exit_text),
-    _f("Flags", 19, "str", lambda j, c: "SchedMain" if _started(j) else "SchedNotSet"),
-    _f("GID", 6, "uint", lambda j, c: j.gid),
-    _f("Group", 9, "str", lambda j, c: j.group or None),
-    _f("JobID", -12, "str", lambda j, c: _job_id_text(j), _step_id_text),
-    _f("JobIDRaw", -12, "str", lambda j, c: str(j.job_id), lambda j, s, c: f"{j.job_id}.{s.step_id}"),
-    _f("JobName", 10, "str", lambda j, c: j.name, lambda j, s, c: s.name),
+    _f("DerivedExitCode", 15, "str", lambda j, c: _derived_text(j), _empty,
+       reads="derived_exit_code derived_exit_signal steps"),
+    _f("Elapsed", 10, "secs", _job_elapsed, _step_elapsed, reads=_ELAPSED),
+    _f("ElapsedRaw", 10, "uint", _job_elapsed, _step_elapsed, reads=_ELAPSED),
+    _f("Eligible", 19, "date", lambda j, c: j.eligible_time, lambda j, s, c: s.start_time, reads="eligible_time"),
+    _f("End", 19, "date", lambda j, c: j.end_time, lambda j, s, c: _step_end(j, s), reads="end_time"),
+    _f("ExitCode", 8, "str", _job_exit_text, _step_exit_text, reads="state exit_code exit_signal"),
+    _f("Flags", 19, "str", lambda j, c: "SchedMain" if _started(j) else "SchedNotSet", reads="start_time"),
+    _f("GID", 6, "uint", lambda j, c: j.gid, reads="gid"),
+    _f("Group", 9, "str", lambda j, c: j.group or None, reads="group"),
+    _f("JobID", -12, "str", lambda j, c: _job_id_text(j), _step_id_text, reads=_ID),
+    _f("JobIDRaw", -12, "str", lambda j, c: str(j.job_id), lambda j, s, c: f"{j.job_id}.{s.step_id}",
+       reads="job_id"),
+    _f("JobName", 10, "str", lambda j, c: j.name, lambda j, s, c: s.name, reads="name"),
     _f("Layout", 9, "str", _none, lambda j, s, c: "Block" if s.step_id.isdigit() else "Unknown"),
     _usage("MaxDiskRead", 12),
     _usage("MaxDiskReadNode", 15),
@@ -362,38 +386,42 @@ FIELDS: tuple[FieldDef, ...] = (
     _usage("MinCPU", 10),
     _usage("MinCPUNode", 10),
     _usage("MinCPUTask", 10, "uint"),
-    _f("NCPUS", 10, "uint", lambda j, c: j.num_cpus, lambda j, s, c: s.ncpus),
-    _f("NNodes", 8, "uint", lambda j, c: j.nodes, lambda j, s, c: _step_nodes(j, s)),
-    _f("NodeList", 15, "str", lambda j, c: j.node_list or "None assigned", lambda j, s, c: s.node_list or None),
+    _f("NCPUS", 10, "uint", lambda j, c: j.num_cpus, lambda j, s, c: s.ncpus, reads="num_cpus"),
+    _f("NNodes", 8, "uint", lambda j, c: j.nodes, lambda j, s, c: _step_nodes(j, s), reads="nodes node_list"),
+    _f("NodeList", 15, "str", lambda j, c: j.node_list or "None assigned", lambda j, s, c: s.node_list or None,
+       reads="node_list"),
     _f("NTasks", 8, "uint", _none, lambda j, s, c: s.ntasks),
-    _f("Partition", 10, "str", lambda j, c: j.partition or None),
-    _f("Priority", 10, "uint", lambda j, c: j.priority),
-    _f("QOS", 10, "str", lambda j, c: j.qos or None),
-    _f("QOSRAW", 6, "uint", lambda j, c: 1 if j.qos == "normal" else None),
-    _f("Reason", 22, "str", lambda j, c: _job_reason(j)),
+    _f("Partition", 10, "str", lambda j, c: j.partition or None, reads="partition"),
+    _f("Priority", 10, "uint", lambda j, c: j.priority, reads="priority"),
+    _f("QOS", 10, "str", lambda j, c: j.qos or None, reads="qos"),
+    _f("QOSRAW", 6, "uint", lambda j, c: 1 if j.qos == "normal" else None, reads="qos"),
+    _f("Reason", 22, "str", lambda j, c: _job_reason(j), reads="state reason"),
     _f("ReqCPUFreq", 10, "str", lambda j, c: "Unknown", _zero),
     _f("ReqCPUFreqGov", 13, "str", lambda j, c: "Unknown", _zero),
     _f("ReqCPUFreqMax", 13, "str", lambda j, c: "Unknown", _zero),
     _f("ReqCPUFreqMin", 13, "str", lambda j, c: "Unknown", _zero),
-    _f("ReqCPUS", 8, "uint", lambda j, c: j.num_cpus, lambda j, s, c: s.ncpus),
-    _f("ReqMem", 10, "str", lambda j, c: _num_unit(_job_mem_mb(j), 2, c), _empty),
-    _f("ReqNodes", 8, "str", lambda j, c: str(j.nodes), lambda j, s, c: str(_step_nodes(j, s))),
-    _f("ReqTRES", 10, "str", _job_tres),
+    _f("ReqCPUS", 8, "uint", lambda j, c: j.num_cpus, lambda j, s, c: s.ncpus, reads="num_cpus"),
+    _f("ReqMem", 10, "str", lambda j, c: _num_unit(_job_mem_mb(j), 2, c), _empty, reads=_MEM),
+    _f("ReqNodes", 8, "str", lambda j, c: str(j.nodes), lambda j, s, c: str(_step_nodes(j, s)),
+       reads="nodes node_list"),
+    _f("ReqTRES", 10, "str", _job_tres, reads=_TRES),
     _f("Reservation", 20, "str"),
     _f("ReservationId", 8, "uint"),
-    _f("Reserved", 10, "secs", _resv_secs),
-    _f("ResvCPU", 10, "secs", lambda j, c: _resv_secs(j, c) * j.num_cpus),
-    _f("ResvCPURAW", 10, "uint", lambda j, c: _resv_secs(j, c) * j.num_cpus),
-    _f("Start", 19, "date", lambda j, c: j.start_time, lambda j, s, c: s.start_time),
-    _f("State", 10, "str", lambda j, c: state_text(j), lambda j, s, c: _DB_STATE.get(s.state, s.state)),
-    _f("Submit", 19, "date", lambda j, c: j.submit_time, lambda j, s, c: s.start_time),
-    _f("SubmitLine", 20, "str", lambda j, c: _spec_text(j, "submit_line")),
+    _f("Reserved", 10, "secs", _resv_secs, reads=_RESV),
+    _f("ResvCPU", 10, "secs", lambda j, c: _resv_secs(j, c) * j.num_cpus, reads=_RESV),
+    _f("ResvCPURAW", 10, "uint", lambda j, c: _resv_secs(j, c) * j.num_cpus, reads=_RESV),
+    _f("Start", 19, "date", lambda j, c: j.start_time, lambda j, s, c: s.start_time, reads="start_time"),
+    _f("State", 10, "str", lambda j, c: state_text(j), lambda j, s, c: _DB_STATE.get(s.state, s.state),
+       reads="state cancelled_by"),
+    _f("Submit", 19, "date", lambda j, c: j.submit_time, lambda j, s, c: s.start_time, reads="submit_time"),
+    _f("SubmitLine", 20, "str", lambda j, c: _spec_text(j, "submit_line"), reads=None),
     _f("Suspended", 10, "secs", lambda j, c: 0, lambda j, s, c: 0),
     _f("SystemComment", 15, "str"),
     _f("SystemCPU", 10, "str", _cpu_zero, _cpu_zero),
-    _f("Timelimit", 10, "str", lambda j, c: _timelimit(j)),
+    _f("Timelimit", 10, "str", lambda j, c: _timelimit(j), reads="time_limit"),
     _f("TimelimitRaw", 10, "str",
-       lambda j, c: "UNLIMITED" if j.time_limit is None else (str(j.time_limit) if j.time_limit else None)),
+       lambda j, c: "UNLIMITED" if j.time_limit is None else (str(j.time_limit) if j.time_limit else None),
+       reads="time_limit"),
     _f("TotalCPU", 10, "str", _cpu_zero, _cpu_zero),
     _f("TRESUsageInAve", 14, "str", _none, _energy),
     _usage("TRESUsageInMax", 14),
@@ -411,10 +439,10 @@ FIELDS: tuple[FieldDef, ...] = (
     _usage("TRESUsageOutMinNode", 19),
     _usage("TRESUsageOutMinTask", 19),
     _f("TRESUsageOutTot", 15, "str", _none, _energy),
-    _f("UID", 6, "uint", lambda j, c: j.uid),
-    _f("User", 9, "str", lambda j, c: j.user or None),
+    _f("UID", 6, "uint", lambda j, c: j.uid, reads="uid"),
+    _f("User", 9, "str", lambda j, c: j.user or None, reads="user"),
     _f("UserCPU", 10, "str", _cpu_zero, _cpu_zero),
     _f("WCKey", 10, "str"),
     _f("WCKeyID", 10, "uint", lambda j, c: 0),
-    _f("WorkDir", 20, "str", lambda j, c: j.work_dir or None),
+    _f("WorkDir", 20, "str", lambda j, c: j.work_dir or None, reads="work_dir"),
 )

@@ -13,8 +13,7 @@ table itself (widths, print kinds, how each value comes from the model) is in `s
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from itertools import repeat
 
 from flowslurm.engine.model import Job, Step
 from flowslurm.slurm.sacct_fields import (
@@ -28,6 +27,11 @@ from flowslurm.slurm.sacct_fields import (
     state_text,
 )
 from flowslurm.slurm.timeparse import SlurmValueError
+
+TYPE_CHECKING = False  # `typing` costs sacct's start-up some 5 ms: annotations only
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
 
 __all__ = [
     "FIELDS", "FieldDef", "Column", "Ctx", "Row", "DEFAULT_FIELDS", "BRIEF_FIELDS", "LONG_FIELDS",
@@ -51,15 +55,29 @@ _MAX_WIDTH = 100_000  # SLURM would overflow its stack far before this; we simpl
 _C_SPACE = " \t\n\v\f\r"
 
 
-class Column(NamedTuple):
+class Column:
     """A field as requested with -o: the definition and the width in force (sign = justification)."""
 
-    field: FieldDef
-    width: int
+    __slots__ = ("field", "width")
+
+    def __init__(self, field: FieldDef, width: int) -> None:
+        self.field = field
+        self.width = width
 
     @property
     def name(self) -> str:
         return self.field.name
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Column):
+            return (self.field, self.width) == (other.field, other.width)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.field.name, self.width))
+
+    def __repr__(self) -> str:
+        return f"Column({self.field.name!r}, {self.width})"
 
 
 Row = tuple[Job, "Step | None"]
@@ -168,6 +186,18 @@ def parse_format(spec: str) -> list[Column]:
     return [Column(FIELDS[i], widths.get(i, FIELDS[i].width)) for i in chosen]
 
 
+def columns_read(columns: Sequence[Column]) -> tuple[str, ...] | None:
+    """The job columns rendering `columns` reads ("steps" among them when a job row reads its
+    steps), or None when a field needs the whole job (its spec)."""
+    names: dict[str, None] = {}
+    for col in columns:
+        reads = col.field.reads
+        if reads is None:
+            return None
+        names.update(dict.fromkeys(reads))
+    return tuple(names)
+
+
 # ---------------------------------------------------------------- rows
 
 
@@ -220,31 +250,53 @@ def _date_text(value: float | None, width: int, ctx: Ctx, cache: dict[float, str
     return text[:width]
 
 
-def _cells(col: Column, rows: Sequence[Row], ctx: Ctx, fixed: bool, cache: dict[float, str]) -> list[str]:
-    """The printed text of one column for every row (fixed-width cells include the padding)."""
-    field = col.field
-    jget, sget = field.job, field.step
-    values = [jget(j, ctx) if s is None else sget(j, s, ctx) for j, s in rows]
-    kind = field.kind
+def _layout(col: Column, ctx: Ctx, fixed: bool, cache: dict[float, str]) -> Callable[[Any], str]:
+    """What turns a getter's value into the printed cell of `col` (fixed-width cells padded)."""
+    kind = col.field.kind
     width = abs(col.width)
+    convert: Callable[[Any], Any] | None = None
     if kind == "date":  # cut to the width, without '+', even with -p/-P
-        values = [_date_text(v, width, ctx, cache) for v in values]
+        convert = lambda v: _date_text(v, width, ctx, cache)  # noqa: E731
     elif kind == "secs":
-        memo: dict[int, str] = {}
-        values = [None if v is None else memo.get(v) or memo.setdefault(v, clock(int(v))) for v in values]
+        convert = lambda v: None if v is None else clock(int(v))  # noqa: E731
     elif kind == "uint":
-        values = [None if v is None else str(v) for v in values]
-    if not fixed:
-        return ["" if v is None else v for v in values]
+        convert = lambda v: None if v is None else str(v)  # noqa: E731
     cut_kind = kind == "str" or kind == "date"
-    if width == 0:  # printf precision 0 hides strings; numbers still print
-        return ["" if cut_kind else (v or " ") for v in values]
-    blank = " " * width
-    pad = str.ljust if col.width < 0 else str.rjust
-    if cut_kind:
-        cut = width - 1
-        return [blank if not v else pad(v, width) if len(v) <= width else v[:cut] + "+" for v in values]
-    return [blank if not v else pad(v, width) for v in values]
+    if not fixed:
+        lay = lambda v: "" if v is None else v  # noqa: E731
+    elif width == 0:  # printf precision 0 hides strings; numbers still print
+        lay = (lambda v: "") if cut_kind else (lambda v: v or " ")
+    else:
+        blank = " " * width
+        pad = str.ljust if col.width < 0 else str.rjust
+        if cut_kind:
+            cut = width - 1
+            lay = lambda v: blank if not v else pad(v, width) if len(v) <= width else v[:cut] + "+"  # noqa: E731
+        else:
+            lay = lambda v: blank if not v else pad(v, width)  # noqa: E731
+    return lay if convert is None else lambda v: lay(convert(v))
+
+
+def _cells(col: Column, rows: Sequence[Row], ctx: Ctx, fixed: bool, cache: dict[float, str],
+           jobs: list[Job] | None = None) -> list[str]:
+    """The printed text of one column for every row (fixed-width cells include the padding).
+    `jobs`: the rows' jobs when no row is a step's (sacct -X)."""
+    field = col.field
+    if jobs is not None:
+        values = list(map(field.job, jobs, repeat(ctx)))
+    else:
+        jget, sget = field.job, field.step
+        values = [jget(j, ctx) if s is None else sget(j, s, ctx) for j, s in rows]
+    lay = _layout(col, ctx, fixed, cache)
+    if len(values) > 8:
+        distinct = set(values)
+        # names, states, partitions, CPU counts, ...: each value laid out once. Equal values print
+        # alike, but for uint fields (str(1) and str(True) differ): there only plain ints.
+        if len(distinct) * 2 <= len(values) and (
+                field.kind != "uint" or all(type(v) is int for v in distinct if v is not None)):
+            table = {v: lay(v) for v in distinct}
+            return list(map(table.__getitem__, values))
+    return list(map(lay, values))
 
 
 def render(
@@ -277,7 +329,8 @@ def render(
     if not rows:
         return "".join(out)
     dates: dict[float, str] = {}
-    cols = [_cells(c, rows, ctx, fixed, dates) for c in columns]
+    jobs = [job for job, step in rows] if all(step is None for _job, step in rows) else None
+    cols = [_cells(c, rows, ctx, fixed, dates, jobs) for c in columns]
     if not cols:
         out.append("\n" * len(rows))
     elif fixed:

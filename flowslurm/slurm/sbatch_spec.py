@@ -13,7 +13,7 @@ from flowslurm.errors import SlurmInputError, SubmitError
 from flowslurm.record import Record
 from flowslurm.slurm import timeparse, values
 from flowslurm.slurm.jobrefs import parse_dependency
-from flowslurm.slurm.options import Option, ParsedArgs, parse_args, record
+from flowslurm.slurm.options import Option, ParsedArgs, env_argv, parse_args, record
 from flowslurm.slurm.opts_sbatch import SPEC
 
 TYPE_CHECKING = False
@@ -54,15 +54,7 @@ class Merged(Record):
 
 
 def env_args(environ: dict[str, str]) -> list[str]:
-    argv = []
-    for var, long in INPUT_ENV.items():
-        if var in environ:
-            opt = SPEC.find_long(long)
-            if opt is not None and opt.arg == "none":
-                argv.append(f"--{long}")
-            else:
-                argv.append(f"--{long}={environ[var]}")
-    return argv
+    return env_argv(SPEC, INPUT_ENV, environ)
 
 
 def merge(sources: list[tuple[str, ParsedArgs, str]]) -> Merged:
@@ -96,11 +88,34 @@ def _gpu_total(items: list[values.GresItem]) -> int:
     return sum(i.count for i in items if i.name == "gpu")
 
 
-def _signed(text: str, opt: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise SlurmInputError(f"Invalid {opt} value: {text}", 255) from None
+_NO_VAL = 0xFFFFFFFE  # SLURM's NO_VAL
+_NICE_LIMIT = 0x80000000 - 3  # NICE_OFFSET - 3
+
+
+def _strtoll(text: str) -> int:
+    """C strtoll(text, NULL, 10): leading number or 0, saturating (no error for trailing junk)."""
+    value, _ = values._strtol(text)
+    return value or 0
+
+
+def _nice(text: str | None) -> int:
+    """--nice[=adjustment] as sbatch 22.05 reads it: strtoll, 100 when no value, +/-2147483645 at most."""
+    nice = 100 if text is None else _strtoll(text)
+    if abs(nice) > _NICE_LIMIT:
+        raise SlurmInputError(f"Invalid --nice value, out of range (+/- {_NICE_LIMIT})", 255)
+    return nice
+
+
+def _priority(text: str) -> int:
+    """--priority as sbatch 22.05 reads it: "TOP" or strtoll, from 0 to below NO_VAL."""
+    if text.lower() == "top":
+        return _NO_VAL - 1
+    priority = _strtoll(text)
+    if priority < 0:
+        raise SlurmInputError("Priority must be >= 0", 255)
+    if priority >= _NO_VAL:
+        raise SlurmInputError(f"Priority must be < {_NO_VAL}", 255)
+    return priority
 
 
 def read_export_file(path: str) -> dict[str, str]:
@@ -130,9 +145,14 @@ def build(
     mem_per_cpu = values.parse_memory(str(v["mem_per_cpu"]), "--mem-per-cpu") if "mem_per_cpu" in v else 0
     ntasks, ntasks_given = _count(v, "ntasks", "--ntasks", 1)
     cpt, cpt_given = _count(v, "cpus_per_task", "--cpus-per-task", 1)
+    # counts are C ints (see parse_count): sbatch's _opt_verify() refuses what wrapped negative
+    if ntasks < 0:
+        raise SlurmInputError(f"invalid number of tasks (-n {ntasks})", 1)
+    if cpt <= 0:
+        raise SlurmInputError(f"invalid number of cpus per task (-c {cpt})", 1)
     nodes = values.parse_nodes(str(v["nodes"]))[0] if "nodes" in v else 1
     per_node, _ = _count(v, "ntasks_per_node", "--ntasks-per-node", 0)
-    if per_node and not ntasks_given:
+    if per_node > 0 and not ntasks_given:
         ntasks = per_node * max(nodes, 1)
     gres = str(v.get("gres") or "")
     gpus = 0
@@ -174,13 +194,13 @@ def build(
         hold=bool(v.get("hold")), dependency=dependency, kill_on_invalid_dep=kill_dep == "yes",
         array=array.indices if array else None, array_text=array.text if array else "",
         array_throttle=array.throttle if array else 0, requeue=not v.get("no_requeue"), signal=str(v.get("signal") or ""),
-        priority=_signed(str(v["priority"]), "--priority") if "priority" in v else 0, provider=provider,
+        priority=_priority(str(v["priority"])) if "priority" in v else 0, provider=provider,
     )
     spec.extra["gpus_option"] = bool(v.get("gpus"))
-    if v.get("nice") is not None and "nice" in v:
-        spec.nice = _signed(str(v["nice"] or "100"), "--nice")
+    if "nice" in v:
+        spec.nice = _nice(None if v["nice"] is None else str(v["nice"]))
     if "deadline" in v:
-        spec.extra["deadline"] = timeparse.parse_begin(str(v["deadline"]), now)
+        spec.extra["deadline"] = timeparse.parse_begin(str(v["deadline"]), now, "--deadline")
     if "mincpus" in v:
         spec.extra["mincpus"] = values.parse_count(str(v["mincpus"]), "--mincpus")
     if "exclusive" in v:

@@ -12,6 +12,7 @@ to a `Field`. Both tables follow SLURM 22.05's squeue; the values come from our 
 from __future__ import annotations
 
 import time
+from itertools import repeat
 from operator import attrgetter
 from flowslurm.engine.model import TIME_LIMIT_INVALID, Job
 from flowslurm.errors import SlurmInputError
@@ -73,17 +74,23 @@ class Ctx:
 
 class Field:
     """One printable column. `cut`: True/False as SLURM truncates a right-justified value, None when
-    the column decides per value (it then truncates to the width it is given itself)."""
+    the column decides per value (it then truncates to the width it is given itself).
 
-    __slots__ = ("header", "column", "cut", "header_cut", "nullable")
+    `reads`: the ledger columns the values come from (space-separated), so a listing can fetch
+    just those; None when the column needs the whole job (its spec). Taken from the column
+    builder when it knows (`_attr`, `_const`, ...), else from the `reads` argument."""
+
+    __slots__ = ("header", "column", "cut", "header_cut", "nullable", "reads")
 
     def __init__(self, header: str, column: Column, cut: bool | None = True,
-                 header_cut: bool = True, nullable: bool = False) -> None:
+                 header_cut: bool = True, nullable: bool = False, reads: str | None = None) -> None:
         self.header = header
         self.column = column
         self.cut = cut
         self.header_cut = header_cut
         self.nullable = nullable
+        known = getattr(column, "reads", None) if reads is None else reads.split()
+        self.reads: tuple[str, ...] | None = None if known is None else tuple(known)
 
 
 # --- job states (-t/--states) --------------------------------------------------------------
@@ -209,12 +216,17 @@ def _spec(job: Job, key: str) -> Any:
 # --- column builders ------------------------------------------------------------------------
 
 
+def _reading(column: Column, reads: str) -> Column:
+    column.reads = reads.split()  # type: ignore[attr-defined]
+    return column
+
+
 def _attr(name: str) -> Column:
     getter = attrgetter(name)
 
     def column(jobs: list[Job], ctx: Ctx, width: int) -> list[Any]:
         return list(map(getter, jobs))
-    return column
+    return _reading(column, name)
 
 
 def _attr_str(name: str) -> Column:
@@ -222,7 +234,7 @@ def _attr_str(name: str) -> Column:
 
     def column(jobs: list[Job], ctx: Ctx, width: int) -> list[Any]:
         return list(map(str, map(getter, jobs)))
-    return column
+    return _reading(column, name)
 
 
 def _spec_value(key: str, default: Any = None) -> Column:
@@ -233,15 +245,17 @@ def _spec_value(key: str, default: Any = None) -> Column:
 
 
 def _const(value: str | None) -> Column:
-    return lambda jobs, ctx, width: [value] * len(jobs)
+    return _reading(lambda jobs, ctx, width: [value] * len(jobs), "")
 
 
-def _per_job(fn: Callable[[Job, Ctx], Any]) -> Column:
-    return lambda jobs, ctx, width: [fn(j, ctx) for j in jobs]
+def _per_job(fn: Callable[[Job, Ctx], Any], reads: str | None = None) -> Column:
+    """A column of fn(job, ctx); `reads` names the columns fn reads (None: it reads the spec)."""
+    column = lambda jobs, ctx, width: [fn(j, ctx) for j in jobs]  # noqa: E731
+    return column if reads is None else _reading(column, reads)
 
 
 def _time_attr(name: str) -> Column:
-    return lambda jobs, ctx, width: [fmt_time(getattr(j, name)) for j in jobs]
+    return _reading(lambda jobs, ctx, width: [fmt_time(getattr(j, name)) for j in jobs], name)
 
 
 def _cut(text: str, width: int) -> str:
@@ -261,8 +275,7 @@ def _array_task_id(j: Job, ctx: Ctx) -> str:
 
 
 def _col_state_compact(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
-    codes = STATE_COMPACT
-    return [codes.get(s, "?") for s in map(attrgetter("state"), jobs)]
+    return list(map(STATE_COMPACT.get, map(attrgetter("state"), jobs), repeat("?")))
 
 
 def _col_time_used(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
@@ -293,6 +306,10 @@ def _node_list(job: Job, ctx: Ctx) -> str:
 
 def _col_reason_list(jobs: list[Job], ctx: Ctx, width: int) -> list[str]:
     reason_states = REASON_STATES
+    if reason_states.issuperset(map(attrgetter("state"), jobs)):  # all "(reason)": a pending listing
+        reasons = list(map(attrgetter("reason"), jobs))
+        table = {r: _cut(f"({r or 'None'})", width) for r in set(reasons)}
+        return list(map(table.__getitem__, reasons))
     shown: dict[str, str] = {}
     out = []
     for j in jobs:
@@ -342,49 +359,57 @@ def _tres(job: Job, ctx: Ctx) -> str:
 # --- the tables -----------------------------------------------------------------------------
 
 _F = Field
+# What the shared helpers read (see Field.reads).
+USED_READS = "start_time state end_time"  # time_used
+START_READS = "start_time state begin_time"  # start_time
+END_READS = "end_time time_limit " + START_READS  # end_time
+ID_READS = "job_id array_job_id array_task_id array_spec"
+TRES_READS = "mem_per_cpu_mb num_cpus mem_mb nodes gpus"
 FIELDS: dict[str, Field] = {
     "a": _F("ACCOUNT", _attr("account")),
     "A": _F("JOBID", _attr_str("job_id")),
-    "b": _F("TRES_PER_NODE", _per_job(lambda j, c: j.tres_per_node or "N/A")),
-    "B": _F("EXEC_HOST", _per_job(_batch_host)),
+    "b": _F("TRES_PER_NODE", _per_job(lambda j, c: j.tres_per_node or "N/A", "tres_per_node")),
+    "B": _F("EXEC_HOST", _per_job(_batch_host, "batch_host state")),
     "c": _F("MIN_CPUS", _per_job(_min_cpus)),
     "C": _F("CPUS", _attr_str("num_cpus")),
     "d": _F("MIN_TMP_DISK", _per_job(lambda j, c: fmt_units(int(_spec(j, "tmp_mb") or 0), 2))),
     "D": _F("NODES", _attr_str("nodes")),
-    "e": _F("END_TIME", _per_job(_end)),
-    "E": _F("DEPENDENCY", _per_job(lambda j, c: j.dependency or None if j.state in PENDING_STATES else None),
-             nullable=True),
+    "e": _F("END_TIME", _per_job(_end, END_READS)),
+    "E": _F("DEPENDENCY", _per_job(lambda j, c: j.dependency or None if j.state in PENDING_STATES else None,
+                                  "dependency state"), nullable=True),
     "f": _F("FEATURES", _spec_value("constraint"), nullable=True),
-    "F": _F("ARRAY_JOB_ID", _per_job(lambda j, c: str(j.array_job_id or j.job_id))),
-    "g": _F("GROUP", _per_job(lambda j, c: j.group or str(j.gid))),
+    "F": _F("ARRAY_JOB_ID", _per_job(lambda j, c: str(j.array_job_id or j.job_id), "array_job_id job_id")),
+    "g": _F("GROUP", _per_job(lambda j, c: j.group or str(j.gid), "group gid")),
     "G": _F("GROUP", _attr_str("gid")),
     "h": _F("OVER_SUBSCRIBE", _per_job(_over_subscribe)),
     "H": _F("SOCKETS_PER_NODE", _const("*")),
-    "i": _F("JOBID", _col_job_id),
+    "i": _F("JOBID", _col_job_id, reads=ID_READS),
     "I": _F("CORES_PER_SOCKET", _const("*")),
     "j": _F("NAME", _attr("name")),
     "J": _F("THREADS_PER_CORE", _const("*")),
-    "k": _F("COMMENT", _per_job(lambda j, c: j.comment or None), nullable=True),
-    "K": _F("ARRAY_TASK_ID", _per_job(_array_task_id)),
-    "l": _F("TIME_LIMIT", _col_time_limit, cut=None),
-    "L": _F("TIME_LEFT", lambda jobs, c, w: [_time_left(j, c, w) for j in jobs], cut=None),
-    "m": _F("MIN_MEMORY", _per_job(lambda j, c: fmt_units(j.mem_per_cpu_mb or j.mem_mb, 2))),
-    "M": _F("TIME", _col_time_used, cut=False),
+    "k": _F("COMMENT", _per_job(lambda j, c: j.comment or None, "comment"), nullable=True),
+    "K": _F("ARRAY_TASK_ID", _per_job(_array_task_id, ID_READS)),
+    "l": _F("TIME_LIMIT", _col_time_limit, cut=None, reads="time_limit"),
+    "L": _F("TIME_LEFT", lambda jobs, c, w: [_time_left(j, c, w) for j in jobs], cut=None,
+             reads="time_limit " + USED_READS),
+    "m": _F("MIN_MEMORY", _per_job(lambda j, c: fmt_units(j.mem_per_cpu_mb or j.mem_mb, 2),
+                                   "mem_per_cpu_mb mem_mb")),
+    "M": _F("TIME", _col_time_used, cut=False, reads=USED_READS),
     "n": _F("REQ_NODES", _spec_value("nodelist", "")),
-    "N": _F("NODELIST", _per_job(_node_list), cut=False, header_cut=False),
+    "N": _F("NODELIST", _per_job(_node_list, "node_list state"), cut=False, header_cut=False),
     "o": _F("COMMAND", _attr("command"), nullable=True),
     "O": _F("CONTIGUOUS", _per_job(lambda j, c: "1" if _spec(j, "contiguous") else "0")),
-    "p": _F("PRIORITY", _per_job(lambda j, c: f"{j.priority / 4294967295:16.14f}")),
+    "p": _F("PRIORITY", _per_job(lambda j, c: f"{j.priority / 4294967295:16.14f}", "priority")),
     "P": _F("PARTITION", _attr("partition")),
     "q": _F("QOS", _attr("qos")),
     "Q": _F("PRIORITY", _attr_str("priority")),
-    "r": _F("REASON", _per_job(lambda j, c: j.reason or "None")),
-    "R": _F("NODELIST(REASON)", _col_reason_list, cut=None, header_cut=False),
+    "r": _F("REASON", _per_job(lambda j, c: j.reason or "None", "reason")),
+    "R": _F("NODELIST(REASON)", _col_reason_list, cut=None, header_cut=False, reads="state reason node_list"),
     "s": _F("", _const("")),
-    "S": _F("START_TIME", _per_job(lambda j, c: fmt_time(start_time(j, c.now)))),
-    "t": _F("ST", _col_state_compact),
+    "S": _F("START_TIME", _per_job(lambda j, c: fmt_time(start_time(j, c.now)), START_READS)),
+    "t": _F("ST", _col_state_compact, reads="state"),
     "T": _F("STATE", _attr("state")),
-    "u": _F("USER", lambda jobs, ctx, w: [j.user or str(j.uid) for j in jobs]),
+    "u": _F("USER", lambda jobs, ctx, w: [j.user or str(j.uid) for j in jobs], reads="user uid"),
     "U": _F("UID", _attr_str("uid")),
     "v": _F("RESERVATION", _spec_value("reservation"), nullable=True),
     "V": _F("SUBMIT_TIME", _time_attr("submit_time")),
@@ -418,7 +443,7 @@ LONG_FIELDS: dict[str, Field] = {
     "container": _F("CONTAINER", _NULL, nullable=True),
     "burstbuffer": _F("BURST_BUFFER", _NULL, nullable=True),
     "burstbufferstate": _F("BURST_BUFFER_STATE", _NULL, nullable=True),
-    "cluster": _F("CLUSTER", _per_job(lambda j, c: c.cluster or None), nullable=True),
+    "cluster": _F("CLUSTER", _per_job(lambda j, c: c.cluster or None, ""), nullable=True),
     "delayboot": _F("DELAY_BOOT", _const("0:00")),
     "numtasks": _F("TASKS", _attr_str("ntasks")),
     "clusterfeature": _F("CLUSTER_FEATURES", _NULL, nullable=True),
@@ -426,9 +451,9 @@ LONG_FIELDS: dict[str, Field] = {
     "admin_comment": _F("ADMIN_COMMENT", _NULL, nullable=True),
     "system_comment": _F("SYSTEM_COMMENT", _NULL, nullable=True),
     "lastschedeval": _F("LAST_SCHED_EVAL", _time_attr("eligible_time")),
-    "pendingtime": _F("PENDING_TIME", _per_job(_pending_time)),
+    "pendingtime": _F("PENDING_TIME", _per_job(_pending_time, "start_time submit_time")),
     "accruetime": _F("ACCRUE_TIME", _time_attr("eligible_time")),
-    "allocnodes": _F("ALLOC_NODES", _per_job(lambda j, c: c.node_name or None), nullable=True),
+    "allocnodes": _F("ALLOC_NODES", _per_job(lambda j, c: c.node_name or None, ""), nullable=True),
     "allocsid": _F("ALLOC_SID", _const("0")),
     "associd": _F("ASSOC_ID", _const("0")),
     "batchflag": _F("BATCH_FLAG", _const("1")),
@@ -436,10 +461,11 @@ LONG_FIELDS: dict[str, Field] = {
     "cpuspertask": _F("CPUS_PER_TASK", _per_job(
         lambda j, c: str(j.cpus_per_task) if _spec(j, "cpus_per_task_given") else "N/A")),
     "derivedec": _F("DERIVED_EC", _per_job(
-        lambda j, c: str((j.derived_exit_code << 8) | j.derived_exit_signal))),
+        lambda j, c: str((j.derived_exit_code << 8) | j.derived_exit_signal),
+        "derived_exit_code derived_exit_signal")),
     "eligibletime": _F("ELIGIBLE_TIME", _time_attr("eligible_time")),
     "exit_code": _F("EXIT_CODE", _per_job(
-        lambda j, c: str(((j.exit_code or 0) << 8) | (j.exit_signal or 0)))),
+        lambda j, c: str(((j.exit_code or 0) << 8) | (j.exit_signal or 0)), "exit_code exit_signal")),
     "origin": _F("ORIGIN", _const("NA")),
     "originraw": _F("ORIGIN_RAW", _const("NA")),
     "siblingsactive": _F("ACTIVE_SIBLINGS", _const("NA")),
@@ -457,19 +483,19 @@ LONG_FIELDS: dict[str, Field] = {
     "profile": _F("PROFILE", _const("NotSet")),
     "reboot": _F("REBOOT", _const("0")),
     "reqswitch": _F("REQ_SWITCH", _const("0")),
-    "requeue": _F("REQUEUE", _per_job(lambda j, c: "1" if j.requeue else "0")),
+    "requeue": _F("REQUEUE", _per_job(lambda j, c: "1" if j.requeue else "0", "requeue")),
     "resizetime": _F("RESIZE_TIME", _const("N/A"), cut=False),
     "restartcnt": _F("RESTART_COUNT", _attr_str("restart_count")),
     "sperboard": _F("SOCKETS_PER_BOARD", _const("0")),
-    "stderr": _F("STDERR", _per_job(lambda j, c: j.stderr or _std_out(j, c))),
+    "stderr": _F("STDERR", _per_job(lambda j, c: j.stderr or _std_out(j, c), "stderr stdout work_dir job_id")),
     "stdin": _F("STDIN", _attr("stdin")),
-    "stdout": _F("STDOUT", _per_job(_std_out)),
+    "stdout": _F("STDOUT", _per_job(_std_out, "stdout work_dir job_id")),
     "mintime": _F("TIME_MIN", _per_job(lambda j, c: fmt_secs(int(_spec(j, "time_min") or 0) * 60))),
     "wait4switch": _F("WAIT4SWITCH", _const("0:00")),
     "cpus-per-tres": _F("CPUS_PER_TRES", _const("N/A")),
     "mem-per-tres": _F("MEM_PER_TRES", _const("N/A")),
-    "tres": _F("TRES_ALLOC", _per_job(_tres)),
-    "tres-alloc": _F("TRES_ALLOC", _per_job(_tres)),
+    "tres": _F("TRES_ALLOC", _per_job(_tres, TRES_READS)),
+    "tres-alloc": _F("TRES_ALLOC", _per_job(_tres, TRES_READS)),
     "tres-bind": _F("TRES_BIND", _const("N/A")),
     "tres-freq": _F("TRES_FREQ", _const("N/A")),
     "tres-per-job": _F("TRES_PER_JOB", _spec_value("tres_per_job", "N/A")),

@@ -1,8 +1,8 @@
 """squeue's output: format compilation (-o / -O), array folding, sorting, state filters, rendering.
 
 Pure functions over `flowslurm.engine.model.Job` rows; no ledger access and no I/O. A format is
-compiled once into a printf-style row template plus one column function per field, so rendering
-builds each column with a list comprehension and each line with a single `%` operation.
+compiled once into printf-style pieces plus one column function per field, so rendering builds
+and lays out each column with a list comprehension or a map, and each line with one join.
 
 SLURM 22.05 behaviours kept on purpose:
 - `-o` is split on "%" (empty pieces skipped, so "%%" is no escape); text before the first "%" is
@@ -54,15 +54,20 @@ class Item:
 
 class CompiledFormat:
     """A compiled squeue format: its pieces, the printf row template, the header line and the
-    error lines SLURM prints on stderr for bad pieces (it still prints the listing, exit 0)."""
+    error lines SLURM prints on stderr for bad pieces (it still prints the listing, exit 0).
 
-    __slots__ = ("items", "errors", "template", "header_line")
+    `pieces` splits the template into one printf piece per field, each with the literal text
+    after it (the first also with the text before it), so a column is laid out on its own."""
 
-    def __init__(self, items: list[Item], errors: list[str], template: str, header_line: str) -> None:
+    __slots__ = ("items", "errors", "template", "header_line", "pieces")
+
+    def __init__(self, items: list[Item], errors: list[str], template: str, header_line: str,
+                 pieces: list[str] | None = None) -> None:
         self.items = items
         self.errors = errors
         self.template = template
         self.header_line = header_line
+        self.pieces = pieces or []
 
 
 # --- compiling formats ----------------------------------------------------------------------
@@ -80,14 +85,24 @@ def _spec_text(width: int, right: bool, cut: bool | None) -> str:
 def _finish(items: list[Item], errors: list[str]) -> CompiledFormat:
     template_parts: list[str] = []
     header_parts: list[str] = []
+    pieces: list[str] = []
+    lead = ""  # literal text before the first field
     for item in items:
         fld = item.field
+        literal = item.suffix.replace("%", "%%")
         if fld is not None:
-            template_parts.append(_spec_text(item.width, item.right, fld.cut is True))
+            spec = _spec_text(item.width, item.right, fld.cut is True)
+            template_parts.append(spec)
             header_parts.append(pad(fld.header, item.width, item.right, fld.header_cut))
-        template_parts.append(item.suffix.replace("%", "%%"))
+            pieces.append(lead + spec + literal)
+            lead = ""
+        elif pieces:
+            pieces[-1] += literal
+        else:
+            lead += literal
+        template_parts.append(literal)
         header_parts.append(item.suffix)
-    return CompiledFormat(items, errors, "".join(template_parts), "".join(header_parts))
+    return CompiledFormat(items, errors, "".join(template_parts), "".join(header_parts), pieces)
 
 
 def pad(text: str, width: int, right: bool, cut: bool = True) -> str:
@@ -225,14 +240,10 @@ def format_array_ids(ids: list[int], throttle: int = 0) -> str:
         if all(b - a == step for a, b in zip(ids, ids[1:])):
             text = f"{ids[0]}-{ids[-1]}:{step}"
     if not text:
-        parts: list[str] = []
-        i = 0
-        while i < len(ids):
-            j = i
-            while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
-                j += 1
-            parts.append(str(ids[i]) if i == j else f"{ids[i]}-{ids[j]}")
-            i = j + 1
+        # runs of consecutive ids: they start at 0 and after every gap
+        starts = [0] + [i for i, (a, b) in enumerate(zip(ids, ids[1:]), 1) if b != a + 1]
+        ends = [i - 1 for i in starts[1:]] + [len(ids) - 1]
+        parts = [str(ids[i]) if i == j else f"{ids[i]}-{ids[j]}" for i, j in zip(starts, ends)] if ids else []
         text = ",".join(parts)[:BITSTR_LEN - 1]
         if len(text) > BITSTR_LEN - 3:
             text = text[:BITSTR_LEN - 4] + "..."
@@ -241,8 +252,8 @@ def format_array_ids(ids: list[int], throttle: int = 0) -> str:
     return text
 
 
-def _fold(jobs: list[Job]) -> tuple[list[Job], dict[int, list[Job]]]:
-    """Folded rows plus, for each folded row (by id()), its pending tasks in task order."""
+def _fold(jobs: list[Job], expand: bool = True) -> tuple[list[Job], dict[int, list[Job]]]:
+    """Folded rows plus, with `expand`, each folded row's (by id()) pending tasks in task order."""
     if not any(map(attrgetter("array_job_id"), jobs)):
         return list(jobs), {}
     out: list[Job | None] = []
@@ -276,7 +287,8 @@ def _fold(jobs: list[Job]) -> tuple[list[Job], dict[int, list[Job]]]:
         throttle = rep.array_throttle or (tasks[0].array_throttle if tasks else 0)
         folded = rep.copy(job_id=key[0], array_task_id=None, array_spec=format_array_ids(ids, throttle))
         out[slot] = folded
-        members[id(folded)] = _expand(folded, tasks, master)
+        if expand:
+            members[id(folded)] = _expand(folded, tasks, master)
     return [j for j in out if j is not None], members
 
 
@@ -343,6 +355,34 @@ def _sort_keys(now: int) -> dict[str, SortKey]:
         "u": lambda j: j.user or str(j.uid), "U": attrgetter("uid"), "V": attrgetter("submit_time"),
         "v": lambda j: (j.spec.get("reservation") or "") if j.spec else "",
     }
+
+
+# The ledger columns each -S key reads (None: the job's spec), and what folding, filtering, the
+# start-time pass and the default order read whatever is printed.
+_SORT_READS: dict[str, str | None] = {
+    "B": "batch_host", "C": "num_cpus", "D": "nodes", "d": None, "e": sf.END_READS, "g": "group gid",
+    "G": "gid", "i": sf.ID_READS, "j": "name", "l": "time_limit", "L": "time_limit " + sf.USED_READS,
+    "N": "node_list", "m": "mem_per_cpu_mb mem_mb", "M": sf.USED_READS, "p": "priority", "Q": "priority",
+    "P": "partition", "t": "state", "T": "state", "u": "user uid", "U": "uid", "V": "submit_time", "v": None,
+    "S": sf.START_READS,
+}
+BASE_READS = ("job_id", "array_job_id", "array_task_id", "array_spec", "array_throttle", "name", "partition",
+              "state", "priority", "start_time", "begin_time")
+
+
+def columns_read(fmt: CompiledFormat, sort: str | None = None) -> tuple[str, ...] | None:
+    """The ledger columns `render(jobs, fmt, sort=sort)` reads from each job, or None when it needs
+    whole jobs (a field or sort key over the spec). A bad `sort` raises SlurmInputError."""
+    names = dict.fromkeys(BASE_READS)
+    reads = [item.field.reads for item in fmt.items if item.field is not None]
+    for key, _ in parse_sort(sort) if sort else ():
+        more = _SORT_READS.get(key, "")  # "cluster" and the letters that leave the order: nothing
+        reads.append(None if more is None else tuple(more.split()))
+    for more in reads:
+        if more is None:
+            return None
+        names.update(dict.fromkeys(more))
+    return tuple(names)
 
 
 def parse_sort(spec: str) -> list[tuple[str, bool]]:
@@ -438,23 +478,35 @@ def format_rows(jobs: list[Job], fmt: CompiledFormat, *, now: float, node_name: 
     """One line (without newline) per row, in the given order; no folding or sorting."""
     ctx = sf.Ctx(int(now), node_name, cluster)
     columns = [_column(item, jobs, ctx) for item in fmt.items if item.field is not None]
-    template = fmt.template
     if not columns:
-        return [template.replace("%%", "%")] * len(jobs)
-    return list(map(template.__mod__, zip(*columns)))
+        return [fmt.template.replace("%%", "%")] * len(jobs)
+    # Column by column: a column with one value throughout (a pending listing's partition, state,
+    # reason, ...) is laid out once; then each line is a join of its laid-out cells.
+    cells = []
+    count = len(jobs)
+    for piece, values in zip(fmt.pieces, columns):
+        first = values[0] if count else None
+        if type(first) is str and values.count(first) == count:
+            cells.append([piece % first] * count)
+        else:
+            cells.append(list(map(piece.__mod__, zip(values))))
+    if len(cells) == 1:
+        return cells[0]
+    return list(map("".join, zip(*cells)))
 
 
 def render(jobs: list[Job], fmt: CompiledFormat | str = DEFAULT_FORMAT, *, header: bool = True,
            now: float | None = None, long_header_time: bool = False, array_unfold: bool = False,
-           sort: str | None = None, node_name: str = "", cluster: str = "") -> str:
+           sort: str | None = None, node_name: str = "", cluster: str = "", folded: bool = False) -> str:
     """squeue's stdout for `jobs` (already filtered): optional date line, header, sorted rows.
 
     Pending array tasks are folded (`N_[0-9%2]`) unless `array_unfold` (-r/--array, or when the
-    caller selected single tasks with -j). `sort` is the -S text; a bad one raises
-    SlurmInputError (SLURM has printed the header line by then)."""
+    caller selected single tasks with -j); `folded` says the caller folded them already (as
+    `fold_array_tasks` does). `sort` is the -S text; a bad one raises SlurmInputError (SLURM
+    has printed the header line by then)."""
     compiled = compile_format(fmt) if isinstance(fmt, str) else fmt
     now = time.time() if now is None else now
-    rows, members = _fold(jobs)
+    rows, members = (list(jobs), {}) if folded else _fold(jobs, expand=array_unfold)
     rows = sort_jobs(rows, sort, now=now)
     if array_unfold and members:
         expanded: list[Job] = []

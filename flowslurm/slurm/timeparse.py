@@ -18,6 +18,7 @@ from flowslurm.errors import SlurmInputError
 
 _INT_MAX = 2**31 - 1
 _MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
+_C_SPACE = " \t\n\v\f\r"  # C isspace() in the C locale
 
 
 class SlurmValueError(SlurmInputError):
@@ -180,6 +181,8 @@ _DELTA_UNITS: tuple[tuple[str, int], ...] = (
 )
 # Named times of day (22.05 has no "elevenses").
 _NAMED_HOURS: tuple[tuple[str, int], ...] = (("midnight", 0), ("noon", 12), ("fika", 15), ("teatime", 16))
+# The longest keyword above ("tomorrow", "midnight", "minutes", ...): how far a keyword test looks.
+_LONGEST_WORD = max(len(word) for word, _ in (*_DELTA_UNITS, *_NAMED_HOURS, ("tomorrow", 0)))
 
 
 class _BadTime(Exception):
@@ -212,17 +215,17 @@ def _read_delta(s: str, i: int) -> tuple[int, int]:
     digits = 0
     j = i + 1
     while j < len(s) and s[j] != "\n":
-        if s[j].isspace():
+        if s[j] in _C_SPACE:  # C isspace(): no Unicode blanks
             j += 1
             continue
-        low = s[j:].lower()
+        low = s[j : j + _LONGEST_WORD].lower()  # a bounded slice: long values stay linear
         unit = next(((n, m) for n, m in _DELTA_UNITS if low.startswith(n)), None)
         if unit is not None:
             j += len(unit[0])
             count *= unit[1]
             break
         if _isdigit(s[j]):
-            count = count * 10 + int(s[j])
+            count = min(count * 10 + int(s[j]), 10**30)  # saturate: no quadratic big-int growth
             digits += 1
             j += 1
             continue
@@ -251,7 +254,7 @@ def _read_clock(s: str, i: int) -> tuple[int, int, int, int]:
     second = 0
     if _at(s, j) == ":":
         second, j = _read_two(s, j + 1, 59)
-    while j < len(s) and s[j].isspace():
+    while j < len(s) and s[j] in _C_SPACE:
         j += 1
     suffix = s[j : j + 2].lower()
     if suffix == "pm":
@@ -343,7 +346,7 @@ def _begin_epoch(s: str, now: int) -> int:
     pos = 0
     while pos < len(s) and s[pos] != "\n":
         ch = s[pos]
-        low = s[pos:].lower()
+        low = s[pos : pos + _LONGEST_WORD].lower()
         if ch in " \t-T":
             pos += 1
             continue
@@ -413,10 +416,10 @@ def _resolve(
     return epoch
 
 
-def parse_begin(text: str, now: float) -> float:
-    """Epoch seconds for an sbatch --begin value, relative to `now`.
+def parse_begin(text: str, now: float, opt: str = "--begin") -> float:
+    """Epoch seconds for an sbatch --begin (or --deadline, named by `opt`) value, relative to `now`.
 
-    On a bad value raises SlurmValueError("Invalid --begin specification", 255) whose
+    On a bad value raises SlurmValueError("Invalid <opt> specification", 255) whose
     `preamble` is the bare line "Invalid time specification (pos=N): <text>" (no preamble when
     the value names no time at all, e.g. "").
     """
@@ -424,8 +427,8 @@ def parse_begin(text: str, now: float) -> float:
         epoch = _begin_epoch(text, int(now))
     except _BadTime as bad:
         raise SlurmValueError(
-            "Invalid --begin specification", 255, preamble=f"Invalid time specification (pos={bad.pos}): {text}"
+            f"Invalid {opt} specification", 255, preamble=f"Invalid time specification (pos={bad.pos}): {text}"
         ) from None
     if epoch == 0:
-        raise SlurmValueError("Invalid --begin specification", 255)
+        raise SlurmValueError(f"Invalid {opt} specification", 255)
     return float(epoch)

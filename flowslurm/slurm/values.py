@@ -321,7 +321,9 @@ def parse_index_set(text: str) -> list[int] | None:
         lo, _, hi = item.partition("-")
         if not (lo.isascii() and lo.isdigit()) or (hi and not (hi.isascii() and hi.isdigit())):
             return None
-        first, last = digits_value(lo), digits_value(hi) if hi else digits_value(lo)
+        # saturating at LONG_MAX, as strtol() does: any id fits an SQLite integer
+        first = min(digits_value(lo), _LONG_MAX)
+        last = min(digits_value(hi), _LONG_MAX) if hi else first
         if last < first or last - first > 100_000:
             return None
         ids.update(range(first, last + 1))
@@ -374,7 +376,11 @@ def parse_signal_spec(text: str) -> tuple[int, int, str]:
     if s.startswith(":"):
         s = s[1:]
     sig_text, at, secs_text = s.partition("@")
-    num = _signal_number(sig_text)
+    value, end = _strtol(sig_text)
+    if value is not None:  # a number: SLURM keeps it as a uint16, so 65537 is 1 and -1 is 65535
+        num = value % 0x10000 if sig_text[end:].strip(_C_SPACE) == "" else 0
+    else:
+        num = _signal_number(sig_text)
     if not num:
         raise bad
     secs = 60
@@ -392,6 +398,8 @@ def parse_signal_spec(text: str) -> tuple[int, int, str]:
 def parse_count(text: str, opt: str, positive: bool = True) -> int:
     """A whole number for -n/-c/... ; `positive` refuses 0.
 
+    As SLURM's parse_int(), the C long is returned as a C int: "4294967297" is 1 and
+    "2147483648" is negative (sbatch then refuses a negative task count by itself).
     Raises SubmitError('Invalid numeric value "abc" for --ntasks.', 1) as sbatch prints it.
     """
     value, end = _strtol(text)
@@ -400,20 +408,29 @@ def parse_count(text: str, opt: str, positive: bool = True) -> int:
         raise SubmitError(f'Invalid numeric value "{text}" for {opt}.', 1)
     if value >= _LONG_MAX:
         raise SubmitError(f"Numeric argument ({value}) to big for {opt}.", 1)
-    return value
+    return (value + 2**31) % 2**32 - 2**31
+
+
+def _c_long(value: int) -> int:
+    """`value` wrapped to a C long (64 bits), as an overflowing multiplication leaves it."""
+    return (value + 2**63) % 2**64 - 2**63
 
 
 def _node_number(text: str) -> tuple[int, str]:
-    """A node count with optional k/m multiplier: (value, leftover); -1 when no digits."""
+    """A node count with optional k/m multiplier: (value, leftover); -1 when no digits.
+
+    As SLURM's _str_to_nodes(): a C long multiplied by 1024 (and 1024*1024), returned as a C int,
+    so the count always fits 32 bits ("2147483648" is negative, hence refused).
+    """
     value, end = _strtol(text)
     if value is None:
         return -1, text
     rest = text[end:]
     if rest[:1] in ("k", "K"):
-        value, rest = value * 1024, rest[1:]
+        value, rest = _c_long(value * 1024), rest[1:]
     if rest[:1] in ("m", "M"):
-        value, rest = value * 1024 * 1024, rest[1:]
-    return value, rest
+        value, rest = _c_long(value * 1024 * 1024), rest[1:]
+    return (value + 2**31) % 2**32 - 2**31, rest
 
 
 def parse_nodes(text: str) -> tuple[int, int]:

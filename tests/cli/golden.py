@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,9 @@ GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "slurm-golden"
 GOLDEN_WORKDIR = "/tmp/slurm-golden-work"
 _DATE = re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \w{3} [ \d]\d \d\d:\d\d:\d\d( \w+)? \d{4}\b")
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
-SBATCH_CALL = re.compile(r"(?<![\w/.-])sbatch\b")
+SBATCH_CALL = re.compile(r"(?<![\w/.-])(?:sbatch|srun|salloc)\b")
+# the job id srun and salloc mention on stderr
+_ALLOCATED = re.compile(r"(?:job allocation|srun: job|StepId=) ?(\d+)")
 _SUBMITTED = re.compile(r"^(?:Submitted batch job )?(\d+)(?:;\S+)?$|^Submitted batch job (\d+)")
 
 
@@ -73,6 +76,15 @@ def _section(lines: list[str]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def _job_id(stdout: str, stderr: str) -> int | None:
+    """The id sbatch printed, or the one srun/salloc named on stderr."""
+    m = _SUBMITTED.match(stdout.strip())
+    if m:
+        return int(m.group(1) or m.group(2))
+    m = _ALLOCATED.search(stderr)
+    return int(m.group(1)) if m else None
+
+
 @dataclass
 class Replay:
     """State of one replay: the work dir, the environment, and SLURM id -> our id."""
@@ -93,6 +105,7 @@ class Replay:
         text = text.replace(str(self.workdir), GOLDEN_WORKDIR)
         if self.env.get("HOME"):
             text = text.replace(self.env["HOME"], "/home/golden")
+        text = re.sub(rf"(?m)^(\d+: )?{re.escape(socket.gethostname())}$", r"\1vm", text)  # `hostname`'s output
         text = _TS.sub("<TS>", text)
         text = _DATE.sub("<DATE>", text)
         pad = " " * max(0, len("golden") - len(me))
@@ -104,18 +117,19 @@ class Replay:
     def align_ids(self, record: Record, ledger: Path) -> None:
         """Before an sbatch that SLURM answered with id N, make our next id N too when it can be
         (ids only grow), as SLURM's FirstJobId would: outputs then align byte for byte."""
-        m = _SUBMITTED.match(record.stdout.strip())
-        if not m or not ledger.exists():
+        want = _job_id(record.stdout, record.stderr)
+        if want is None or not ledger.exists():
             return
-        want = int(m.group(1) or m.group(2))
         import sqlite3
 
         conn = sqlite3.connect(ledger, timeout=30)
         try:
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
-            if row is None or row[0] < want - 1:
-                conn.execute("INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (want - 1,))
-                conn.commit()
+            if row is None:  # (sqlite_sequence has no key: INSERT OR REPLACE would add a second row)
+                conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (want - 1,))
+            elif row[0] < want - 1:
+                conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'jobs'", (want - 1,))
+            conn.commit()
         finally:
             conn.close()
 
@@ -128,12 +142,11 @@ class Replay:
     def expect(self, record: Record) -> tuple[str, str, int]:
         return self._map_ids(record.stdout), self._map_ids(record.stderr), record.exit_code
 
-    def learn_ids(self, record: Record, stdout: str) -> None:
+    def learn_ids(self, record: Record, stdout: str, stderr: str = "") -> None:
         """After an sbatch, map the id SLURM printed to the id we printed."""
-        want, got = record.stdout.strip(), stdout.strip()
-        m_want, m_got = _SUBMITTED.match(want), _SUBMITTED.match(got)
-        if m_want and m_got:
-            self.ids[m_want.group(1) or m_want.group(2)] = m_got.group(1) or m_got.group(2)
+        want, got = _job_id(record.stdout, record.stderr), _job_id(stdout, stderr)
+        if want is not None and got is not None:
+            self.ids[str(want)] = str(got)
 
     def setup_files(self, records: list[Record]) -> set[int]:
         """Create every script the transcript shows with `cat FILE`; returns those records' lines."""

@@ -303,4 +303,6 @@ def test_deadline_priority_exclusive_and_export_file(cluster: Cluster) -> None:
     cluster.wait_done(job)
     assert (cluster.workdir / f"slurm-{job}.out").read_text() == "1 two words\n"
     res = cluster.run("sbatch", "--signal=USR1@30", "--wrap", "true")
-    assert res.stderr == "sbatch: warning: --signal has no effect on the local backend (not implemented yet)\n"
+    assert res.returncode == 0 and res.stderr == ""  # honoured (tests/e2e/test_signals_requeue.py)
+    res = cluster.run("sbatch", "--gpus-per-socket=1", "--wrap", "true")
+    assert res.stderr == "sbatch: warning: --gpus-per-socket has no effect on the local backend (not implemented yet)\n"

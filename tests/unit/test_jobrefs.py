@@ -191,3 +191,21 @@ def test_fuzz_jobrefs_raise_only_slurm_errors() -> None:
                 parse_job_ids([text], command)
             except SlurmInputError:
                 pass
+
+
+# ---------------------------------------------------------------- regressions found by fuzzing
+
+
+def test_squeue_ids_are_c_ints() -> None:
+    # squeue 22.05 reads `int job_id = strtol(...)`: 4294967297 is job 1, 2147483648 is negative
+    assert parse_job_ids(["4294967297"], "squeue") == [JobIdSelector(1)]
+    assert parse_job_ids(["5_4294967298"], "squeue") == [JobIdSelector(5, (2,))]
+    with pytest.raises(SlurmValueError) as info:
+        parse_job_ids(["2147483648"], "squeue")
+    assert (info.value.message, info.value.exit_code) == ("Invalid job id: 2147483648", 1)
+
+
+def test_scancel_task_ranges_fit_sqlite() -> None:
+    # "1_[99999999999999999999]" once gave a task id SQLite could not take (scancel: internal error)
+    assert parse_job_ids(["1_[99999999999999999999]"], "scancel") == [JobIdSelector(1, (2**63 - 1,))]
+    assert parse_job_ids(["1_[" + "9" * 5000 + "]"], "squeue") == [JobIdSelector(1, (2**63 - 1,))]

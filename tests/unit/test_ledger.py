@@ -33,6 +33,21 @@ def test_migration_from_v1_keeps_rows(tmp_path: Path) -> None:
     assert migrate(ledger.conn) == SCHEMA_VERSION
 
 
+def test_migration_from_v2_adds_requeue(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, target=2) == 0
+    conn.execute("INSERT INTO jobs (name, state, submit_time, signal_request) VALUES ('old', 'RUNNING', 1.0, '10:steps')")
+    conn.close()
+    ledger = Ledger(path)
+    assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 3
+    (job,) = ledger.jobs()
+    assert (job.job_id, job.name, job.state) == (1, "old", "RUNNING")
+    assert ledger.internal(1, "signal_request", "requeue_request") == ("10:steps", None)
+    assert ledger.runs([1]) == []
+    assert migrate(ledger.conn) == SCHEMA_VERSION
+
+
 def test_ids_only_grow_and_arrays_share_master(tmp_path: Path) -> None:
     ledger = Ledger.open(tmp_path)
     with ledger.write() as conn:

@@ -254,3 +254,17 @@ def test_fuzz_patterns_never_raise_foreign_errors() -> None:
             assert isinstance(display_path(pattern, "/w", job_id=1, user="u"), str)
         except SlurmInputError:
             pass
+
+
+# ---------------------------------------------------------------- regressions found by fuzzing
+
+
+def test_huge_widths_and_numbers_do_not_reach_int() -> None:
+    # thousands of digits once made int() raise ValueError (Python's 4300-digit limit)
+    assert expand_pattern("%" + "9" * 5000 + "j", job_id=5) == "0000000005"  # strtoul saturates, width caps at 10
+    assert expand_pattern("%" + "0" * 5000 + "3j", job_id=5) == "005"
+    assert single_task("9" * 5000) is None  # strtoul saturates at ULONG_MAX, which as an int is -1
+    assert single_task("0" * 5000 + "7") == 7
+    assert expand_pattern("%J", job_id=5, step_id="0" * 5000 + "3") == "5.3"
+    with pytest.raises(SlurmInputError, match="^Invalid step id: "):
+        expand_pattern("%J", job_id=5, step_id="9" * 5000)

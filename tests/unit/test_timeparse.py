@@ -250,3 +250,34 @@ def test_fuzz_begin_with_long_numbers() -> None:
             format_timestamp(parse_begin(text, NOW))
         except SlurmInputError:
             pass
+
+
+# ---------------------------------------------------------------- regressions found by fuzzing
+
+
+def test_deadline_errors_name_deadline() -> None:
+    # sbatch 22.05 arg_set_deadline(): error("Invalid --deadline specification"), exit 255
+    with pytest.raises(SlurmValueError) as info:
+        parse_begin("xyz", NOW, "--deadline")
+    assert (info.value.message, info.value.exit_code) == ("Invalid --deadline specification", 255)
+    assert info.value.preamble == "Invalid time specification (pos=0): xyz"
+    with pytest.raises(SlurmValueError, match="^Invalid --deadline specification$"):
+        parse_begin("", NOW, "--deadline")
+
+
+@pytest.mark.parametrize("blank", ["\u00a0", "\u2003", "\u3000"])
+def test_begin_delta_skips_only_c_blanks(blank: str) -> None:
+    # _get_delta() skips C isspace() characters only: a Unicode blank is a bad character
+    assert parse_begin("now+1 \t hour", NOW) == NOW + 3600
+    with pytest.raises(SlurmValueError) as info:
+        parse_begin(f"now+1{blank}hour", NOW)
+    assert info.value.preamble == f"Invalid time specification (pos=4): now+1{blank}hour"
+    with pytest.raises(SlurmValueError):
+        parse_begin(f"4:00{blank}pm", NOW)
+
+
+def test_begin_long_values_are_refused_not_slow() -> None:
+    # a 100000-digit delta once took quadratic time (whole-rest slices and big-int growth)
+    for text in ("now+" + "9" * 100_000, "T" * 100_000 + "x", "now+" + "1" * 50_000 + "hours"):
+        with pytest.raises(SlurmValueError):
+            parse_begin(text, NOW)

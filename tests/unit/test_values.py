@@ -229,9 +229,18 @@ def test_signal_spec() -> None:
     assert parse_signal_spec("BR:10@5") == (10, 5, "BR")
     assert parse_signal_spec("SIGINT@0") == (2, 0, "")
     assert parse_signal_spec("USR2@") == (12, 0, "")
+    # recorded against sbatch 22.05.8's own parser (get_signal_opts): a number is kept as a uint16,
+    # "R" and "B" are peeled off in that order (so "BUS" is "B" + "US"), the seconds allow no blanks after
+    assert parse_signal_spec("65") == (65, 60, "")
+    assert parse_signal_spec("-1") == (65535, 60, "")
+    assert parse_signal_spec("65537") == (1, 60, "")
+    assert parse_signal_spec("RB:USR1") == (10, 60, "BR")
+    assert parse_signal_spec("busr1@ 5") == (10, 5, "B")
+    assert parse_signal_spec(":USR1@+5") == (10, 5, "")
 
 
-@pytest.mark.parametrize("value", ["", "FOO", "USR1@x", "USR1@70000", "USR1@-1", "B:", "10@5s"])
+@pytest.mark.parametrize("value", ["", "FOO", "USR1@x", "USR1@70000", "USR1@-1", "B:", "10@5s", "0", "65536", "BUS",
+                                   "R:B:USR1", "BB:USR1", "USR1@5 ", "USR1@5@6", "::USR1", "X:USR1", "SIGRTMIN"])
 def test_signal_spec_refused(value: str) -> None:
     with pytest.raises(SlurmValueError) as info:
         parse_signal_spec(value)
@@ -338,3 +347,44 @@ def test_huge_numbers_raise_only_slurm_errors() -> None:
         parse_array("1-" + big)
     with pytest.raises(SlurmInputError):
         parse_memory(big)
+
+
+# ---------------------------------------------------------------- regressions found by fuzzing
+
+
+def test_counts_are_c_ints() -> None:
+    # SLURM's parse_int() returns its C long as an int; sbatch refuses a negative -n later on
+    assert parse_count("4294967297", "--ntasks") == 1
+    assert parse_count("2147483648", "--ntasks") == -(2**31)
+    assert parse_count("4611686018427387904", "--ntasks") == 0
+    with pytest.raises(SubmitError, match=r"^Numeric argument \(9223372036854775807\) to big for --ntasks\.$"):
+        parse_count("9" * 5000, "--ntasks")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("4294967297", (1, 1)), ("4194304k", (0, 0)), ("1-4294967298", (1, 2)), ("2097152m", (0, 0))],
+)
+def test_node_counts_are_c_ints(value: str, expected: tuple[int, int]) -> None:
+    # _str_to_nodes() multiplies a C long and returns it as an int: node counts always fit 32 bits
+    assert parse_nodes(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2147483648", '"2147483648" is not a valid node count'),
+        ("9999999999999999999k", '"9999999999999999999k" is not a valid node count'),
+        ("1-2147483648", "Maximum node count -2147483648 is less than minimum node count 1"),
+    ],
+)
+def test_node_counts_that_wrap_negative(value: str, message: str) -> None:
+    with pytest.raises(SlurmValueError) as info:
+        parse_nodes(value)
+    assert (info.value.message, info.value.exit_code) == (message, 255)
+
+
+def test_index_set_saturates_like_strtol() -> None:
+    # a task id past LONG_MAX once reached SQLite and crashed scancel ("1_[99999999999999999999]")
+    assert parse_index_set("99999999999999999999") == [2**63 - 1]
+    assert parse_index_set("[1," + "9" * 5000 + "]") == [1, 2**63 - 1]

@@ -15,8 +15,15 @@ TOKEN_VAR = "FLOWSLURM_JOB_TOKEN"
 
 def job_pids(token: str, also: str | None = None) -> list[int]:
     """Pids of the job's processes; with `also`, only those whose environment has that variable."""
-    needle = f"\0{TOKEN_VAR}={token}\0".encode()
-    extra = f"\0{also}=".encode() if also else b""
+    return _scan(f"\0{TOKEN_VAR}={token}\0".encode(), f"\0{also}=".encode() if also else b"")
+
+
+def pids_with(var: str, value: str) -> list[int]:
+    """Pids of processes (of this user) whose environment has var=value exactly."""
+    return _scan(f"\0{var}={value}\0".encode())
+
+
+def _scan(needle: bytes, extra: bytes = b"") -> list[int]:
     me = os.getpid()
     found = []
     for name in os.listdir("/proc"):
@@ -24,10 +31,9 @@ def job_pids(token: str, also: str | None = None) -> list[int]:
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as fh:
-                data = fh.read()
+                data = b"\0" + fh.read() + b"\0"
         except OSError:
             continue
-        data = b"\0" + data + b"\0"
         if needle in data and extra in data:
             found.append(int(name))
     return found

@@ -19,8 +19,10 @@ import sys
 import time
 
 from flowslurm import config
+from flowslurm.engine import requeue
 from flowslurm.engine.ledger import Ledger
 from flowslurm.engine.model import Job, Step
+from flowslurm.errors import SlurmInputError
 from flowslurm.providers.local import proctree
 from flowslurm.slurm import jobenv
 
@@ -60,6 +62,22 @@ class Child:
         return self.returncode
 
 
+def warning_spec(text: str | None) -> tuple[int, int, str] | None:
+    """sbatch --signal as the shepherd acts on it: (signal, seconds before the end, "steps" or "batch").
+    None when there is none, or when it asks for 0 seconds (slurmctld never sends that one)."""
+    if not text:
+        return None
+    from flowslurm.slurm.values import parse_signal_spec
+
+    try:
+        signum, secs, flags = parse_signal_spec(text)
+    except SlurmInputError:  # checked by sbatch; a ledger from elsewhere gets no warning rather than a crash
+        return None
+    if secs <= 0 or not 0 < signum < signal.NSIG:  # a number no process can receive is never delivered
+        return None
+    return signum, secs, "batch" if "B" in flags else "steps"
+
+
 def _stamp(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
 
@@ -82,15 +100,15 @@ class Shepherd:
             signal.signal(sig, lambda *_: None)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-    def _mailbox(self) -> tuple[int | None, str | None]:
-        """Read (cancel_requested, signal_request) and clear the signal request."""
+    def _mailbox(self) -> tuple[int | None, str | None, str | None]:
+        """Read (cancel_requested, signal_request, requeue_request) and clear the signal request."""
         with self.ledger.write() as conn:
             row = conn.execute(
-                "SELECT cancel_requested, signal_request FROM jobs WHERE job_id = ?", (self.job_id,)
+                "SELECT cancel_requested, signal_request, requeue_request FROM jobs WHERE job_id = ?", (self.job_id,)
             ).fetchone()
             if row and row[1]:
                 conn.execute("UPDATE jobs SET signal_request = NULL WHERE job_id = ?", (self.job_id,))
-        return (row[0], row[1]) if row else (None, None)
+        return (row[0], row[1], row[2]) if row else (None, None, None)
 
     # ---- the run -----------------------------------------------------------------------------
 
@@ -100,6 +118,12 @@ class Shepherd:
             return
         token_now = self.ledger.internal(self.job_id, "launch_token")[0]
         if token_now != self.token:
+            return
+        if job.spec.get("interactive"):  # an allocation for srun/salloc: no script, the owner runs steps
+            from flowslurm.providers.local.holder import hold
+
+            self._install_signals()
+            hold(self, job)
             return
         script_id = self.ledger.internal(self.job_id, "script_id")[0]
         text, argv, environ = self.ledger.script(script_id)
@@ -175,11 +199,14 @@ class Shepherd:
         ending: tuple[str, str] | None = None  # (state, reason) once we decided to end the job
         oom_events = 0
         kill_at: float | None = None
+        warning = warning_spec(job.spec.get("signal"))  # sbatch --signal: (signal, seconds, scope), sent once
         while proc.poll() is None:
             now = time.time()
             waits = [0.25 if mem_limit else 5.0]
             if deadline is not None and ending is None:
                 waits.append(deadline - now)
+                if warning is not None:
+                    waits.append(deadline - warning[1] - now)
             if kill_at is not None:
                 waits.append(kill_at - now)
             timeout = max(0.0, min(waits))
@@ -191,19 +218,31 @@ class Shepherd:
                         pass
                 except BlockingIOError:
                     pass
-                cancel_uid, sig = self._mailbox()
+                cancel_uid, sig, requeue_asked = self._mailbox()
                 if sig:
                     self._deliver(sig, proc.pid)
+                if requeue_asked and ending is None:  # scontrol requeue: end this run; _finish requeues the job
+                    self._log(stderr_fd, f"*** JOB {job.job_id} ON {self.node.name} CANCELLED AT {_stamp(time.time())} "
+                                         "DUE TO JOB REQUEUE ***")
+                    self._log_steps(stderr_fd, job, " DUE TO JOB REQUEUE")
+                    ending, kill_at = ("CANCELLED", job.reason), self._terminate(proc)
                 if cancel_uid is not None and ending is None:
                     self.cancel_uid = cancel_uid
                     self._log(stderr_fd, f"*** JOB {job.job_id} ON {self.node.name} CANCELLED AT {_stamp(time.time())} ***")
+                    self._log_steps(stderr_fd, job, "")
                     ending, kill_at = ("CANCELLED", job.reason), self._terminate(proc)
             now = time.time()
             if ending is None:  # `scontrol update TimeLimit=` may have moved the limit
                 limit = self.ledger.internal(self.job_id, "time_limit")[0]
                 deadline = job.start_time + limit * 60 if limit and limit > 0 and job.start_time else None
+            if warning is not None and deadline is not None and ending is None and now >= deadline - warning[1]:
+                # slurmctld's send_job_warn_signal: SIGCONT first, then the signal, to the steps or (B:) the shell
+                for signum in (signal.SIGCONT, warning[0]):
+                    self._deliver(f"{int(signum)}:{warning[2]}", proc.pid)
+                warning = None
             if deadline is not None and ending is None and now >= deadline:
                 self._log(stderr_fd, f"*** JOB {job.job_id} ON {self.node.name} CANCELLED AT {_stamp(now)} DUE TO TIME LIMIT ***")
+                self._log_steps(stderr_fd, job, " DUE TO TIME LIMIT")
                 ending, kill_at = ("TIMEOUT", "TimeLimit"), self._terminate(proc)
             sizes = proctree.rss_kb(self.token) if mem_limit else {}
             if sizes and sum(sizes.values()) > mem_limit * 1024:
@@ -261,6 +300,13 @@ class Shepherd:
             proctree.signal_job(self.token, sig, proc.pid)
         return time.time() + self.node.kill_wait_s
 
+    def _log_steps(self, fd: int, job: Job, why: str) -> None:
+        """slurmstepd's line for each running srun step, which ends with the job."""
+        for (step_id,) in self.ledger.conn.execute(
+            "SELECT step_id FROM steps WHERE job_id = ? AND state = 'RUNNING' AND step_id != 'batch'", (job.job_id,)
+        ).fetchall():
+            self._log(fd, f"*** STEP {job.job_id}.{step_id} ON {self.node.name} CANCELLED AT {_stamp(time.time())}{why} ***")
+
     def _log(self, fd: int, text: str) -> None:
         try:
             os.write(fd, f"slurmstepd-{self.node.name}: error: {text}\n".encode())
@@ -279,6 +325,10 @@ class Shepherd:
             )
             self.ledger.upsert_step(conn, Step(self.job_id, "batch", "batch", step_state, code, sig, job.start_time, now,
                                                1, job.num_cpus, self.node.name))
+            # steps whose srun was killed with the job end with it
+            conn.execute("UPDATE steps SET state = 'CANCELLED', exit_code = 0, exit_signal = ?, end_time = ?"
+                         " WHERE job_id = ? AND state = 'RUNNING'", (signal.SIGKILL, now, self.job_id))
+            requeue.end_run(conn, self.job_id, now)  # scontrol requeue: keep this run, the job waits again
         from flowslurm.engine import runner
 
         runner.after_change(self.ledger, self.home, self.node)
