@@ -90,11 +90,6 @@ def hold(sh: Shepherd, job: Job) -> None:
             os.close(owner_fd)
             owner_fd = -1
         if sh.wake_r in ready:
-            try:
-                while os.read(sh.wake_r, 512):
-                    pass
-            except BlockingIOError:
-                pass
             cancel_uid, request = sh._mailbox()[:2]
             if request:
                 signum, _, _scope = request.partition(":")

@@ -102,6 +102,11 @@ class Shepherd:
 
     def _mailbox(self) -> tuple[int | None, str | None, str | None]:
         """Read (cancel_requested, signal_request, requeue_request) and clear the signal request."""
+        try:  # empty the wake-up pipe first: one read answers every nudge so far
+            while os.read(self.wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
         with self.ledger.write() as conn:
             row = conn.execute(
                 "SELECT cancel_requested, signal_request, requeue_request FROM jobs WHERE job_id = ?", (self.job_id,)
@@ -213,11 +218,6 @@ class Shepherd:
             fds = [self.wake_r] + ([pidfd] if pidfd is not None else [])
             ready, _, _ = select.select(fds, [], [], timeout if pidfd is not None else min(timeout, 0.05))
             if self.wake_r in ready:
-                try:
-                    while os.read(self.wake_r, 512):
-                        pass
-                except BlockingIOError:
-                    pass
                 cancel_uid, sig, requeue_asked = self._mailbox()
                 if sig:
                     self._deliver(sig, proc.pid)
