@@ -22,9 +22,11 @@ class Verdict(Record):
         self.wake_at = wake_at
 
 
-def _targets(conn: sqlite3.Connection, clause: DepClause) -> list[tuple[str, float | None, float | None, int | None]]:
-    if clause.task is not None:
-        sql, args = "array_job_id = ? AND array_task_id = ?", (clause.job_id, clause.task)
+def _targets(conn: sqlite3.Connection, clause: DepClause,
+             my_task: int | None = None) -> list[tuple[str, float | None, float | None, int | None]]:
+    task = clause.task if clause.task is not None else my_task
+    if task is not None:
+        sql, args = "array_job_id = ? AND array_task_id = ?", (clause.job_id, task)
     else:
         sql, args = "job_id = ? OR array_job_id = ?", (clause.job_id, clause.job_id)
     return conn.execute(f"SELECT state, start_time, end_time, exit_code FROM jobs WHERE {sql}", args).fetchall()
@@ -39,7 +41,10 @@ def _clause(conn: sqlite3.Connection, job_id: int, clause: DepClause, now: float
             (me[0], me[1], job_id),
         ).fetchone()
         return Verdict("wait" if other else "ok")
-    rows = _targets(conn, clause)
+    my_task = None
+    if clause.kind == "aftercorr":  # each task waits for the task of the same index in the other array
+        my_task = conn.execute("SELECT array_task_id FROM jobs WHERE job_id = ?", (job_id,)).fetchone()[0]
+    rows = _targets(conn, clause, my_task)
     if not rows:
         return Verdict("ok")  # SLURM 22.05 accepts an unknown id and treats it as gone
     delay = clause.delay * 60
@@ -52,12 +57,12 @@ def _clause(conn: sqlite3.Connection, job_id: int, clause: DepClause, now: float
                 verdicts.append("wait")
                 continue
             ready_at = (start or end or now) + delay
-        elif clause.kind in ("afterany", "aftercorr", "afterburstbuffer"):
+        elif clause.kind in ("afterany", "afterburstbuffer"):
             if not finished:
                 verdicts.append("wait")
                 continue
             ready_at = (end or now) + delay
-        elif clause.kind == "afterok":
+        elif clause.kind in ("afterok", "aftercorr"):
             if not finished:
                 verdicts.append("wait")
                 continue
