@@ -57,8 +57,7 @@ def run(argv: list[str], env: Env) -> int:
     env.stderr.flush()
     if no_shell:
         return 0
-    job_vars = batch_environ(job, cluster=node.cluster, node=node.name, submit_host=node.name,
-                             array=None)
+    job_vars = batch_environ(job, cluster=node.cluster, node=node.name, submit_host=node.name)
     child_env = dict(env.environ)
     child_env.update({k: job_vars[k] for k in ALLOC_VARS if k in job_vars})
     from flowslurm.providers.local import proctree

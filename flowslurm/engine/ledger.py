@@ -18,7 +18,7 @@ from flowslurm.errors import LedgerError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from pathlib import Path
     from typing import Any
 
@@ -98,6 +98,13 @@ CREATE TABLE IF NOT EXISTS runs (
     steps TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (job_id, restart)
 );
+""",
+    # v4: squeue's index. Queued jobs by state, then array, name, partition and task: squeue folds
+    # a 1000-task array from the index alone, without reading the job rows. It leads with state,
+    # so it also answers every lookup by state that jobs_state answered.
+    """
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(state, array_job_id, name, partition, array_task_id);
+DROP INDEX IF EXISTS jobs_state;
 """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -284,28 +291,32 @@ class Ledger:
 
     # ---- jobs -------------------------------------------------------------------------------
 
-    def insert_jobs(self, conn: sqlite3.Connection, jobs: Sequence[Job], script_id: int) -> list[int]:
-        """Insert jobs inside an open write transaction. An array's tasks share the first task's id
-        as `array_job_id` (its master id). Returns the new ids in order."""
-        cols = [c for c in JOB_COLUMNS if c != "job_id"] + ["spec", "script_id"]
+    def insert_jobs(self, conn: sqlite3.Connection, jobs: Sequence[Job], script_id: int,
+                    prepare: Callable[[Job], None] | None = None) -> list[int]:
+        """Insert jobs inside an open write transaction, with consecutive new ids (the transaction
+        holds the write lock, so the ids AUTOINCREMENT would give are reserved here in one go). An
+        array's tasks share the first task's id as `array_job_id` (its master id). `prepare(job)` runs
+        once a job's id is known, before its row is written. Returns the new ids in order."""
         import json
 
-        sql = f"INSERT INTO jobs ({_q(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        ids: list[int] = []
-        master: int | None = None
-        for job in jobs:
-            if job.array_task_id is not None and master is not None:
-                job.array_job_id = master
-            values = [getattr(job, c) for c in cols[:-2]] + [json.dumps(job.spec), script_id]
-            cur = conn.execute(sql, values)
-            job_id = int(cur.lastrowid or 0)
-            job.job_id = job_id
-            if job.array_task_id is not None and master is None:
-                master = job_id
-                job.array_job_id = job_id
-                conn.execute("UPDATE jobs SET array_job_id = ? WHERE job_id = ?", (job_id, job_id))
-            ids.append(job_id)
-        return ids
+        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
+        top = conn.execute("SELECT MAX(job_id) FROM jobs").fetchone()[0]
+        first = max(seq[0] if seq else 0, top or 0) + 1
+        cols = list(JOB_COLUMNS) + ["spec", "script_id"]
+        specs: dict[int, str] = {}  # the tasks of an array share one spec: encode it once
+        rows = []
+        for i, job in enumerate(jobs):
+            job.job_id = first + i
+            if job.array_task_id is not None:
+                job.array_job_id = first
+            if prepare is not None:
+                prepare(job)
+            text = specs.get(id(job.spec))
+            if text is None:
+                text = specs[id(job.spec)] = json.dumps(job.spec)
+            rows.append([getattr(job, c) for c in JOB_COLUMNS] + [text, script_id])
+        conn.executemany(f"INSERT INTO jobs ({_q(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
+        return [job.job_id for job in jobs]
 
     def insert_script(self, conn: sqlite3.Connection, text: str, argv: list[str], environ: dict[str, str]) -> int:
         import json

@@ -56,6 +56,7 @@ def build_jobs(spec: JobSpec, node: Node, now: float) -> list[Job]:
                           "Batch job submission failed: Invalid partition name specified")
     cpus, mem = _resources(spec, node)
     data = spec.to_json()
+    data.pop("array", None)  # kept as array_text: a list of every index in each task's row costs O(n^2)
     data.update(spec.extra)
     common = dict(
         name=spec.name, user=spec.user, uid=spec.uid, gid=spec.gid, group=spec.group, account=spec.account or node.account or spec.user,
@@ -98,14 +99,13 @@ def submit(
     jobs = build_jobs(spec, node, now)
     with ledger.write() as conn:
         script_id = ledger.insert_script(conn, spec.script, spec.argv, spec.environ)
-        ledger.insert_jobs(conn, jobs, script_id)
-        updates = []
-        for job in jobs:
+
+        def prepare(job: Job) -> None:
             job.stdout, job.stderr = _output_paths(job, spec, node)
             base = spec.priority or max(1, PRIORITY_BASE - job.job_id)
             job.priority = 0 if spec.hold else max(1, base - spec.nice)
-            updates.append((job.stdout, job.stderr, job.priority, job.job_id))
-        conn.executemany("UPDATE jobs SET stdout = ?, stderr = ?, priority = ? WHERE job_id = ?", updates)
+
+        ledger.insert_jobs(conn, jobs, script_id, prepare)
     if not spec.hold:
         runner.after_change(ledger, home, node)
     return jobs

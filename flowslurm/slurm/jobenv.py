@@ -51,7 +51,20 @@ def exported_environ(submit_env: dict[str, str], export: str, user: str, hostnam
     return env
 
 
-def batch_environ(job: Job, *, cluster: str, node: str, submit_host: str, array: list[int] | None) -> dict[str, str]:
+def array_indices(spec: dict[str, object]) -> list[int] | None:
+    """The task indices of the array a job belongs to (ledgers before v3 kept the list itself)."""
+    if spec.get("array"):
+        return list(spec["array"])  # type: ignore[call-overload]
+    text = spec.get("array_text")
+    if not text:
+        return None
+    from flowslurm.slurm.values import parse_array
+
+    parsed = parse_array(str(text), max_array_size=1 << 31)
+    return parsed.indices if parsed else None
+
+
+def batch_environ(job: Job, *, cluster: str, node: str, submit_host: str) -> dict[str, str]:
     """The SLURM_* variables of a batch job's shell (not including SLURM_TASK_PID, set at launch)."""
     spec = job.spec
     env = {
@@ -105,7 +118,8 @@ def batch_environ(job: Job, *, cluster: str, node: str, submit_host: str, array:
             env["SLURM_GPUS"] = str(job.gpus)
     if job.time_limit is not None and job.time_limit > 0:
         env["SLURM_JOB_END_TIME"] = str(int((job.start_time or 0) + job.time_limit * 60))
-    if job.array_job_id is not None and job.array_task_id is not None and array:
+    array = array_indices(spec) if job.array_job_id is not None and job.array_task_id is not None else None
+    if array:
         gaps = {b - a for a, b in zip(array, array[1:])}
         step = gaps.pop() if len(gaps) == 1 else 1
         env.update(

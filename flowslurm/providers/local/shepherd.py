@@ -150,7 +150,6 @@ class Shepherd:
         env.update(
             jobenv.batch_environ(
                 job, cluster=self.node.cluster, node=self.node.name, submit_host=job.spec.get("submit_host", self.node.name),
-                array=job.spec.get("array"),
             )
         )
         env[proctree.TOKEN_VAR] = self.token

@@ -143,7 +143,7 @@ class StepLauncher:
         job, node, spec, env = self.job, self.node, self.spec, self.env
         environ = jobenv.exported_environ(env.environ, spec.export, job.user, node.name)
         job_vars = jobenv.batch_environ(job, cluster=node.cluster, node=node.name,
-                                        submit_host=job.spec.get("submit_host", node.name), array=job.spec.get("array"))
+                                        submit_host=job.spec.get("submit_host", node.name))
         del job_vars["ENVIRONMENT"]
         for key, value in job_vars.items():
             environ.setdefault(key, value)  # a stripped environment (Snakemake keeps only SLURM_JOB_ID) is refilled
