@@ -55,15 +55,18 @@ REFERENCE_PYTHON_S = 0.016
 SQUEUE_O = "%i %j %T %M %l %D %R"
 
 
+def once(argv: list[str], env: dict[str, str], cwd: str) -> float:
+    """Wall time of one run of a whole command."""
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} failed: {proc.stderr.decode()}")
+    return elapsed
+
+
 def timed(argv: list[str], env: dict[str, str], cwd: str, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        samples.append(time.perf_counter() - start)
-        if proc.returncode != 0:
-            raise SystemExit(f"{argv} failed: {proc.stderr.decode()}")
-    return statistics.median(samples)
+    return statistics.median([once(argv, env, cwd) for _ in range(runs)])
 
 
 def command(name: str) -> list[str]:
@@ -157,69 +160,87 @@ def main() -> None:
         return env
 
     try:
+        # The scenarios first, each in a home filled for it; then rounds that run the baseline and
+        # every scenario once each, so that a burst of load on a shared machine hits them alike.
+        scenarios: list[tuple[str, dict[str, str], list[str], str | None, int]] = []
+
+        def scenario(label: str, env: dict[str, str], argv: list[str], key: str | None, n: int = runs) -> None:
+            scenarios.append((label, env, argv, key, n))
+
         empty = home("empty")
-        base = timed([sys.executable, "-c", "pass"], empty, cwd, runs)
-        rows: list[tuple[str, float, str | None]] = []
-
-        def measure(label: str, env: dict[str, str], argv: list[str], key: str | None, n: int = runs) -> None:
-            rows.append((label, timed(argv, env, cwd, n), key))
-
-        measure("squeue (empty queue)", empty, command("squeue"), "squeue empty")
-        measure("sbatch --parsable --hold --wrap true", empty,
-                command("sbatch") + ["--parsable", "--hold", "--wrap", "true"], "sbatch --hold")
-        held = fill_ledger(empty, 1, "PENDING")
-        measure("scancel <held job>", empty, command("scancel") + [str(held)], "scancel")
+        scenario("squeue (empty queue)", empty, command("squeue"), "squeue empty")
+        scenario("sbatch --parsable --hold --wrap true", home("submit"),
+                 command("sbatch") + ["--parsable", "--hold", "--wrap", "true"], "sbatch --hold")
+        cancel = home("cancel")
+        scenario("scancel <held job>", cancel, command("scancel") + [str(fill_ledger(cancel, 1, "PENDING"))], "scancel")
 
         pending = home("pending-1000")
         one = fill_ledger(pending, 1000, "PENDING")
-        measure("squeue (1,000 pending jobs)", pending, command("squeue"), "squeue 1000")
-        measure(f"squeue -h -o '{SQUEUE_O}' (1,000 pending)", pending,
-                command("squeue") + ["-h", "-o", SQUEUE_O], "squeue -o 1000")
-        measure("squeue -j ID (1,000 pending)", pending, command("squeue") + ["-j", str(one)], "squeue -j 1000")
+        scenario("squeue (1,000 pending jobs)", pending, command("squeue"), "squeue 1000")
+        scenario(f"squeue -h -o '{SQUEUE_O}' (1,000 pending)", pending,
+                 command("squeue") + ["-h", "-o", SQUEUE_O], "squeue -o 1000")
+        scenario("squeue -j ID (1,000 pending)", pending, command("squeue") + ["-j", str(one)], "squeue -j 1000")
 
         arrays = home("arrays-6x1000")
         fill_ledger(arrays, 6, "PENDING", array=1000)
-        measure("squeue (6 held 1000-task arrays)", arrays, command("squeue"), "squeue arrays")
-        measure("squeue -r (6,000 held array tasks)", arrays, command("squeue") + ["-r"], "squeue -r arrays")
+        scenario("squeue (6 held 1000-task arrays)", arrays, command("squeue"), "squeue arrays")
+        scenario("squeue -r (6,000 held array tasks)", arrays, command("squeue") + ["-r"], "squeue -r arrays")
 
         big = home("pending-10000")
         fill_ledger(big, 10_000, "PENDING")
-        measure("squeue (10,000 pending jobs)", big, command("squeue"), None)
+        scenario("squeue (10,000 pending jobs)", big, command("squeue"), None)
 
         day = home("finished-200")
         fill_ledger(day, 200, "COMPLETED", steps=True)
-        measure("sacct (200 jobs + batch steps today, ~31 KB)", day, command("sacct"), "sacct day")
+        scenario("sacct (200 jobs + batch steps today, ~31 KB)", day, command("sacct"), "sacct day")
 
         finished = home("finished-20000")
         done = fill_ledger(finished, 20_000, "COMPLETED")
-        measure("squeue (20,000 finished jobs in ledger)", finished, command("squeue"), "squeue empty")
-        measure("sacct -j ID (20,000 finished jobs)", finished, command("sacct") + ["-j", str(done)], "sacct -j")
-        measure("sacct -X -n (20,000 finished jobs listed)", finished, command("sacct") + ["-X", "-n"], None)
+        scenario("squeue (20,000 finished jobs in ledger)", finished, command("squeue"), "squeue empty")
+        scenario("sacct -j ID (20,000 finished jobs)", finished, command("sacct") + ["-j", str(done)], "sacct -j")
+        scenario("sacct -X -n (20,000 finished jobs listed)", finished, command("sacct") + ["-X", "-n"], None)
 
-        measure("sbatch --wait --wrap true", empty, command("sbatch") + ["--wait", "--wrap", "true"],
-                "sbatch --wait", max(5, runs // 3))
+        scenario("sbatch --wait --wrap true", home("wait"), command("sbatch") + ["--wait", "--wrap", "true"],
+                 "sbatch --wait", max(5, runs // 3))
+
+        for _label, env, argv, _key, _n in scenarios:  # warm up: the first run writes bytecode, migrates
+            once(argv, env, cwd)
+        base_runs: list[float] = []
+        samples: list[list[tuple[float, float]]] = [[] for _ in scenarios]  # (ours, baseline) per round
+        for round_no in range(runs):
+            base_runs.append(once([sys.executable, "-c", "pass"], empty, cwd))
+            for (_label, env, argv, _key, n), taken in zip(scenarios, samples):
+                if round_no < n:
+                    taken.append((once(argv, env, cwd), base_runs[-1]))
+        base = statistics.median(base_runs)
+
         reference = {key: secs for key, (secs, _what) in REAL_SLURM_PERF.items()}
         if args.real and real_slurm_up():
             reference.update(measure_real(runs))
             print("x real: against the real SLURM clients timed in this same run where listed in measure_real,")
             print("        else against real SLURM 22.05's medians in shared/slurm-golden/PERF.md")
         else:
-            print("x real: against real SLURM 22.05's medians recorded on this machine kind (shared/slurm-golden/PERF.md),")
-            print("        each for the same scenario (same command, comparable queue and output size)")
-        print(f"x real adj: our time - this run's python -c pass + {REFERENCE_PYTHON_S * 1000:.0f} ms "
-              "(PERF.md's machine), over real")
+            print("x real: against real SLURM 22.05's medians recorded on this machine kind")
+            print("        (shared/slurm-golden/PERF.md), each for the same scenario: same command,")
+            print("        comparable queue and output size")
+        print("x python: median over rounds of our time / python -c pass in the same round")
+        print(f"x real adj: (median over rounds of our time - python -c pass) + {REFERENCE_PYTHON_S * 1000:.0f} ms "
+              "(python -c pass on PERF.md's machine), over real")
         print("-: PERF.md has no real figure for that size (squeue over 10,000 jobs, sacct over 20,000);")
         print("   the 'x python' column still tracks them")
-        print(f"baseline: python -c pass = {base * 1000:.1f} ms (median of {runs})")
+        print(f"baseline: python -c pass = {base * 1000:.1f} ms (median of {runs}, one per round)")
         print(f"{'command':58} {'median ms':>10} {'x python':>9} {'x real':>7} {'x real adj':>10}  real scenario")
-        for label, secs, key in rows:
+        for (label, _env, _argv, key, _n), taken in zip(scenarios, samples):
+            secs = statistics.median([ours for ours, _ in taken])
+            over_base = statistics.median([ours - b for ours, b in taken])
+            x_python = statistics.median([ours / b for ours, b in taken])
             ref = reference.get(key) if key else None
             if ref:
                 what = REAL_SLURM_PERF[key][1]  # type: ignore[index]
-                ratio, adjusted = f"{secs / ref:7.2f}", f"{(secs - base + REFERENCE_PYTHON_S) / ref:10.2f}"
+                ratio, adjusted = f"{secs / ref:7.2f}", f"{(over_base + REFERENCE_PYTHON_S) / ref:10.2f}"
             else:
                 what, ratio, adjusted = "", f"{'-':>7}", f"{'-':>10}"
-            print(f"{label:58} {secs * 1000:10.1f} {secs / base:9.2f} {ratio} {adjusted}  {what}")
+            print(f"{label:58} {secs * 1000:10.1f} {x_python:9.2f} {ratio} {adjusted}  {what}")
     finally:
         for path in homes:  # the engine that sbatch --wait started, by the pid it recorded
             pid_file = path / "engine.pid"

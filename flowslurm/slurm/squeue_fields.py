@@ -423,100 +423,115 @@ FIELDS: dict[str, Field] = {
     "Z": _F("WORK_DIR", _attr("work_dir")),
 }
 
-_L = FIELDS
-_NULL = _const(None)
-LONG_FIELDS: dict[str, Field] = {
-    "account": _L["a"], "jobid": _L["A"], "gres": _L["b"], "tres-per-node": _L["b"],
-    "batchhost": _L["B"], "mincpus": _L["c"], "numcpus": _L["C"], "mintmpdisk": _L["d"],
-    "numnodes": _L["D"], "endtime": _L["e"], "dependency": _L["E"], "feature": _L["f"],
-    "arrayjobid": _L["F"], "groupname": _L["g"], "groupid": _L["G"], "oversubscribe": _L["h"],
-    "shared": _L["h"], "sockets": _L["H"], "jobarrayid": _L["i"], "cores": _L["I"],
-    "name": _L["j"], "threads": _L["J"], "comment": _L["k"], "arraytaskid": _L["K"],
-    "timelimit": _L["l"], "timeleft": _L["L"], "minmemory": _L["m"], "timeused": _L["M"],
-    "reqnodes": _L["n"], "nodelist": _L["N"], "command": _L["o"], "contiguous": _L["O"],
-    "priority": _L["p"], "partition": _L["P"], "qos": _L["q"], "prioritylong": _L["Q"],
-    "reason": _L["r"], "reasonlist": _L["R"], "selectjobinfo": _L["s"], "starttime": _L["S"],
-    "statecompact": _L["t"], "state": _L["T"], "userid": _L["U"], "username": _L["u"],
-    "reservation": _L["v"], "submittime": _L["V"], "wckey": _L["w"], "licenses": _L["W"],
-    "corespec": _L["X"], "nice": _L["y"], "schednodes": _L["Y"], "sct": _L["z"],
-    "workdir": _L["Z"],
-    "container": _F("CONTAINER", _NULL, nullable=True),
-    "burstbuffer": _F("BURST_BUFFER", _NULL, nullable=True),
-    "burstbufferstate": _F("BURST_BUFFER_STATE", _NULL, nullable=True),
-    "cluster": _F("CLUSTER", _per_job(lambda j, c: c.cluster or None, ""), nullable=True),
-    "delayboot": _F("DELAY_BOOT", _const("0:00")),
-    "numtasks": _F("TASKS", _attr_str("ntasks")),
-    "clusterfeature": _F("CLUSTER_FEATURES", _NULL, nullable=True),
-    "prefer": _F("PREFER", _NULL, nullable=True),
-    "admin_comment": _F("ADMIN_COMMENT", _NULL, nullable=True),
-    "system_comment": _F("SYSTEM_COMMENT", _NULL, nullable=True),
-    "lastschedeval": _F("LAST_SCHED_EVAL", _time_attr("eligible_time")),
-    "pendingtime": _F("PENDING_TIME", _per_job(_pending_time, "start_time submit_time")),
-    "accruetime": _F("ACCRUE_TIME", _time_attr("eligible_time")),
-    "allocnodes": _F("ALLOC_NODES", _per_job(lambda j, c: c.node_name or None, ""), nullable=True),
-    "allocsid": _F("ALLOC_SID", _const("0")),
-    "associd": _F("ASSOC_ID", _const("0")),
-    "batchflag": _F("BATCH_FLAG", _const("1")),
-    "boardspernode": _F("BOARDS_PER_NODE", _const("N/A")),
-    "cpuspertask": _F("CPUS_PER_TASK", _per_job(
-        lambda j, c: str(j.cpus_per_task) if _spec(j, "cpus_per_task_given") else "N/A")),
-    "derivedec": _F("DERIVED_EC", _per_job(
-        lambda j, c: str((j.derived_exit_code << 8) | j.derived_exit_signal),
-        "derived_exit_code derived_exit_signal")),
-    "eligibletime": _F("ELIGIBLE_TIME", _time_attr("eligible_time")),
-    "exit_code": _F("EXIT_CODE", _per_job(
-        lambda j, c: str(((j.exit_code or 0) << 8) | (j.exit_signal or 0)), "exit_code exit_signal")),
-    "origin": _F("ORIGIN", _const("NA")),
-    "originraw": _F("ORIGIN_RAW", _const("NA")),
-    "siblingsactive": _F("ACTIVE_SIBLINGS", _const("NA")),
-    "siblingsactiveraw": _F("ACTIVE_SIBLINGS_RAW", _const("NA")),
-    "siblingsviable": _F("VIABLE_SIBLINGS", _const("NA")),
-    "siblingsviableraw": _F("VIALBLE_SIBLINGS_RAW", _const("NA")),  # sic, as SLURM spells it
-    "maxcpus": _F("MAX_CPUS", _attr_str("num_cpus")),
-    "maxnodes": _F("MAX_NODES", _attr_str("nodes")),
-    "network": _F("NETWORK", _NULL, nullable=True),
-    "ntpercore": _F("NTASKS_PER_CORE", _const("N/A")),
-    "ntpernode": _F("NTASKS_PER_NODE", _spec_value("ntasks_per_node", "N/A")),
-    "ntpersocket": _F("NTASKS_PER_SOCKET", _const("N/A")),
-    "ntperboard": _F("NTASKS_PER_BOARD", _const("N/A")),
-    "preempttime": _F("PREEMPT_TIME", _const("N/A")),
-    "profile": _F("PROFILE", _const("NotSet")),
-    "reboot": _F("REBOOT", _const("0")),
-    "reqswitch": _F("REQ_SWITCH", _const("0")),
-    "requeue": _F("REQUEUE", _per_job(lambda j, c: "1" if j.requeue else "0", "requeue")),
-    "resizetime": _F("RESIZE_TIME", _const("N/A"), cut=False),
-    "restartcnt": _F("RESTART_COUNT", _attr_str("restart_count")),
-    "sperboard": _F("SOCKETS_PER_BOARD", _const("0")),
-    "stderr": _F("STDERR", _per_job(lambda j, c: j.stderr or _std_out(j, c), "stderr stdout work_dir job_id")),
-    "stdin": _F("STDIN", _attr("stdin")),
-    "stdout": _F("STDOUT", _per_job(_std_out, "stdout work_dir job_id")),
-    "mintime": _F("TIME_MIN", _per_job(lambda j, c: fmt_secs(int(_spec(j, "time_min") or 0) * 60))),
-    "wait4switch": _F("WAIT4SWITCH", _const("0:00")),
-    "cpus-per-tres": _F("CPUS_PER_TRES", _const("N/A")),
-    "mem-per-tres": _F("MEM_PER_TRES", _const("N/A")),
-    "tres": _F("TRES_ALLOC", _per_job(_tres, TRES_READS)),
-    "tres-alloc": _F("TRES_ALLOC", _per_job(_tres, TRES_READS)),
-    "tres-bind": _F("TRES_BIND", _const("N/A")),
-    "tres-freq": _F("TRES_FREQ", _const("N/A")),
-    "tres-per-job": _F("TRES_PER_JOB", _spec_value("tres_per_job", "N/A")),
-    "tres-per-socket": _F("TRES_PER_SOCKET", _const("N/A")),
-    "tres-per-task": _F("TRES_PER_TASK", _const("N/A")),
-    "mcslabel": _F("MCSLABEL", _NULL, nullable=True),
-    "deadline": _F("DEADLINE", _per_job(lambda j, c: fmt_time(_spec(j, "deadline")))),
-    "hetjobid": _F("HET_JOB_ID", _const("N/A")),
-    "packjobid": _F("HET_JOB_ID", _const("N/A")),
-    "hetjoboffset": _F("HET_JOB_OFFSET", _const("N/A")),
-    "packjoboffset": _F("HET_JOB_OFFSET", _const("N/A")),
-    "hetjobidset": _F("HET_JOB_ID_SET", _const("N/A")),
-    "packjobidset": _F("HET_JOB_ID_SET", _const("N/A")),
-}
-LONG_FIELDS["cpus-per-task"] = LONG_FIELDS["cpuspertask"]
+def _long_fields() -> dict[str, Field]:
+    """The -O/--Format names (built on first use: most listings use -o letters only)."""
+    _L = FIELDS
+    _NULL = _const(None)
+    fields: dict[str, Field] = {
+        "account": _L["a"], "jobid": _L["A"], "gres": _L["b"], "tres-per-node": _L["b"],
+        "batchhost": _L["B"], "mincpus": _L["c"], "numcpus": _L["C"], "mintmpdisk": _L["d"],
+        "numnodes": _L["D"], "endtime": _L["e"], "dependency": _L["E"], "feature": _L["f"],
+        "arrayjobid": _L["F"], "groupname": _L["g"], "groupid": _L["G"], "oversubscribe": _L["h"],
+        "shared": _L["h"], "sockets": _L["H"], "jobarrayid": _L["i"], "cores": _L["I"],
+        "name": _L["j"], "threads": _L["J"], "comment": _L["k"], "arraytaskid": _L["K"],
+        "timelimit": _L["l"], "timeleft": _L["L"], "minmemory": _L["m"], "timeused": _L["M"],
+        "reqnodes": _L["n"], "nodelist": _L["N"], "command": _L["o"], "contiguous": _L["O"],
+        "priority": _L["p"], "partition": _L["P"], "qos": _L["q"], "prioritylong": _L["Q"],
+        "reason": _L["r"], "reasonlist": _L["R"], "selectjobinfo": _L["s"], "starttime": _L["S"],
+        "statecompact": _L["t"], "state": _L["T"], "userid": _L["U"], "username": _L["u"],
+        "reservation": _L["v"], "submittime": _L["V"], "wckey": _L["w"], "licenses": _L["W"],
+        "corespec": _L["X"], "nice": _L["y"], "schednodes": _L["Y"], "sct": _L["z"],
+        "workdir": _L["Z"],
+        "container": _F("CONTAINER", _NULL, nullable=True),
+        "burstbuffer": _F("BURST_BUFFER", _NULL, nullable=True),
+        "burstbufferstate": _F("BURST_BUFFER_STATE", _NULL, nullable=True),
+        "cluster": _F("CLUSTER", _per_job(lambda j, c: c.cluster or None, ""), nullable=True),
+        "delayboot": _F("DELAY_BOOT", _const("0:00")),
+        "numtasks": _F("TASKS", _attr_str("ntasks")),
+        "clusterfeature": _F("CLUSTER_FEATURES", _NULL, nullable=True),
+        "prefer": _F("PREFER", _NULL, nullable=True),
+        "admin_comment": _F("ADMIN_COMMENT", _NULL, nullable=True),
+        "system_comment": _F("SYSTEM_COMMENT", _NULL, nullable=True),
+        "lastschedeval": _F("LAST_SCHED_EVAL", _time_attr("eligible_time")),
+        "pendingtime": _F("PENDING_TIME", _per_job(_pending_time, "start_time submit_time")),
+        "accruetime": _F("ACCRUE_TIME", _time_attr("eligible_time")),
+        "allocnodes": _F("ALLOC_NODES", _per_job(lambda j, c: c.node_name or None, ""), nullable=True),
+        "allocsid": _F("ALLOC_SID", _const("0")),
+        "associd": _F("ASSOC_ID", _const("0")),
+        "batchflag": _F("BATCH_FLAG", _const("1")),
+        "boardspernode": _F("BOARDS_PER_NODE", _const("N/A")),
+        "cpuspertask": _F("CPUS_PER_TASK", _per_job(
+            lambda j, c: str(j.cpus_per_task) if _spec(j, "cpus_per_task_given") else "N/A")),
+        "derivedec": _F("DERIVED_EC", _per_job(
+            lambda j, c: str((j.derived_exit_code << 8) | j.derived_exit_signal),
+            "derived_exit_code derived_exit_signal")),
+        "eligibletime": _F("ELIGIBLE_TIME", _time_attr("eligible_time")),
+        "exit_code": _F("EXIT_CODE", _per_job(
+            lambda j, c: str(((j.exit_code or 0) << 8) | (j.exit_signal or 0)), "exit_code exit_signal")),
+        "origin": _F("ORIGIN", _const("NA")),
+        "originraw": _F("ORIGIN_RAW", _const("NA")),
+        "siblingsactive": _F("ACTIVE_SIBLINGS", _const("NA")),
+        "siblingsactiveraw": _F("ACTIVE_SIBLINGS_RAW", _const("NA")),
+        "siblingsviable": _F("VIABLE_SIBLINGS", _const("NA")),
+        "siblingsviableraw": _F("VIALBLE_SIBLINGS_RAW", _const("NA")),  # sic, as SLURM spells it
+        "maxcpus": _F("MAX_CPUS", _attr_str("num_cpus")),
+        "maxnodes": _F("MAX_NODES", _attr_str("nodes")),
+        "network": _F("NETWORK", _NULL, nullable=True),
+        "ntpercore": _F("NTASKS_PER_CORE", _const("N/A")),
+        "ntpernode": _F("NTASKS_PER_NODE", _spec_value("ntasks_per_node", "N/A")),
+        "ntpersocket": _F("NTASKS_PER_SOCKET", _const("N/A")),
+        "ntperboard": _F("NTASKS_PER_BOARD", _const("N/A")),
+        "preempttime": _F("PREEMPT_TIME", _const("N/A")),
+        "profile": _F("PROFILE", _const("NotSet")),
+        "reboot": _F("REBOOT", _const("0")),
+        "reqswitch": _F("REQ_SWITCH", _const("0")),
+        "requeue": _F("REQUEUE", _per_job(lambda j, c: "1" if j.requeue else "0", "requeue")),
+        "resizetime": _F("RESIZE_TIME", _const("N/A"), cut=False),
+        "restartcnt": _F("RESTART_COUNT", _attr_str("restart_count")),
+        "sperboard": _F("SOCKETS_PER_BOARD", _const("0")),
+        "stderr": _F("STDERR", _per_job(lambda j, c: j.stderr or _std_out(j, c), "stderr stdout work_dir job_id")),
+        "stdin": _F("STDIN", _attr("stdin")),
+        "stdout": _F("STDOUT", _per_job(_std_out, "stdout work_dir job_id")),
+        "mintime": _F("TIME_MIN", _per_job(lambda j, c: fmt_secs(int(_spec(j, "time_min") or 0) * 60))),
+        "wait4switch": _F("WAIT4SWITCH", _const("0:00")),
+        "cpus-per-tres": _F("CPUS_PER_TRES", _const("N/A")),
+        "mem-per-tres": _F("MEM_PER_TRES", _const("N/A")),
+        "tres": _F("TRES_ALLOC", _per_job(_tres, TRES_READS)),
+        "tres-alloc": _F("TRES_ALLOC", _per_job(_tres, TRES_READS)),
+        "tres-bind": _F("TRES_BIND", _const("N/A")),
+        "tres-freq": _F("TRES_FREQ", _const("N/A")),
+        "tres-per-job": _F("TRES_PER_JOB", _spec_value("tres_per_job", "N/A")),
+        "tres-per-socket": _F("TRES_PER_SOCKET", _const("N/A")),
+        "tres-per-task": _F("TRES_PER_TASK", _const("N/A")),
+        "mcslabel": _F("MCSLABEL", _NULL, nullable=True),
+        "deadline": _F("DEADLINE", _per_job(lambda j, c: fmt_time(_spec(j, "deadline")))),
+        "hetjobid": _F("HET_JOB_ID", _const("N/A")),
+        "packjobid": _F("HET_JOB_ID", _const("N/A")),
+        "hetjoboffset": _F("HET_JOB_OFFSET", _const("N/A")),
+        "packjoboffset": _F("HET_JOB_OFFSET", _const("N/A")),
+        "hetjobidset": _F("HET_JOB_ID_SET", _const("N/A")),
+        "packjobidset": _F("HET_JOB_ID_SET", _const("N/A")),
+    }
+    fields["cpus-per-task"] = fields["cpuspertask"]
+    return fields
+
+
+_LONG_FIELDS: dict[str, Field] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LONG_FIELDS":  # the table, built when first asked for
+        if not _LONG_FIELDS:
+            _LONG_FIELDS.update(_long_fields())
+        return _LONG_FIELDS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def long_field(name: str) -> Field | None:
     """The -O field for `name` (case-insensitive); "numtask..." matches by prefix as in SLURM."""
+    fields = __getattr__("LONG_FIELDS")
     key = name.lower()
-    found = LONG_FIELDS.get(key)
+    found = fields.get(key)
     if found is None and key.startswith("numtask"):
-        return LONG_FIELDS["numtasks"]
+        return fields["numtasks"]
     return found

@@ -36,6 +36,8 @@ def test_labels_and_task_environment(cluster: Cluster) -> None:
     assert sorted(res.stdout.splitlines()) == ["0: 0/0/2/0", "1: 1/1/2/0"]
     res = cluster.run("srun", "-J", "named", "sh", "-c", "echo $SLURM_JOB_NAME")
     assert res.stdout == "named\n"
+    job = int(cluster.run("sacct", "-X", "-n", "-P", "-o", "JobID").stdout.split()[-1])
+    assert _sacct(cluster, job, "JobName") == ["named", "named"]
 
 
 def test_exit_codes_and_messages(cluster: Cluster) -> None:

@@ -224,7 +224,7 @@ class StepLauncher:
     def run(self) -> Outcome:
         self._check()
         commands = self._commands()
-        name = os.path.basename(self.command[0])
+        name = str(self.v.get("job_name") or os.path.basename(self.command[0]))  # srun names a step as a job
         self.number = steps.begin(self.ledger, self.job, name, self.ntasks, self.ncpus, self.node.name)
         self.start_time = time.time()
         run = self.run_ = StepRun(f"{self.job.job_id}.{self.number}", self.token, bool(self.v.get("unbuffered")))
