@@ -23,6 +23,19 @@ def _sacct(cluster: Cluster, job: int, fields: str = "JobID,JobName,State,ExitCo
     return res.stdout.splitlines()
 
 
+def _step_processes(cluster: Cluster, job: int, step: int = 0) -> list[int]:
+    """This test's processes of step <job>.<step> (another flowslurm home on the machine has its own <job>.0)."""
+    found = []
+    for pid in processes_with_env(f"FLOWSLURM_HOME={cluster.home}\0".encode()):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                if f"\0FLOWSLURM_STEP={job}.{step}\0".encode() in fh.read():
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
 def test_srun_outside_a_job_is_a_job_with_one_step(cluster: Cluster) -> None:
     res = cluster.run("srun", "hostname")
     assert (res.stdout, res.stderr, res.returncode) == (f"{HOST}\n", "", 0)
@@ -168,10 +181,37 @@ def test_scancel_reaches_step_processes(cluster: Cluster) -> None:
     wait_for(lambda: _sacct(cluster, job, "JobID,State")[-1:] == [f"{job}.0|RUNNING"])
     assert cluster.run("scancel", str(job)).returncode == 0
     assert cluster.wait_done(job) == "CANCELLED"
-    wait_for(lambda: not processes_with_env(f"FLOWSLURM_STEP={job}.0\0".encode()), timeout=10)
+    wait_for(lambda: not _step_processes(cluster, job), timeout=10)
     assert _sacct(cluster, job, "JobID,State")[2] == f"{job}.0|CANCELLED"
     out = (cluster.workdir / f"slurm-{job}.out").read_text()
     assert f"*** STEP {job}.0 ON testnode CANCELLED AT " in out
+
+
+def test_a_step_ending_spares_the_same_step_of_another_installation(cluster: Cluster) -> None:
+    """Job ids are per FLOWSLURM_HOME, so two installations on one machine both have a step 1.0. The sweep
+    for a finished step's leftover processes must reach only its own job's (SLURM's proctrack is per job)."""
+    other_home = cluster.home.parent / "other-home"
+    other_home.mkdir()
+    other = {"FLOWSLURM_HOME": str(other_home)}
+    try:
+        job = cluster.submit("--wrap", "srun sleep 300")
+        wait_for(lambda: _sacct(cluster, job, "JobID,State")[-1:] == [f"{job}.0|RUNNING"])
+        other_job = cluster.submit("--wrap", "srun true", env=other)
+        assert other_job == job  # the same "<job>.0" step in both
+
+        def other_state() -> str:
+            return cluster.run("sacct", "-X", "-P", "-n", "-o", "State", "-j", str(other_job), env=other).stdout.strip()
+
+        assert wait_for(lambda: other_state() == "COMPLETED")
+        time.sleep(0.5)
+        assert _sacct(cluster, job, "JobID,State") == [f"{job}|RUNNING", f"{job}.batch|RUNNING", f"{job}.0|RUNNING"]
+        assert cluster.state(job) == "RUNNING"
+    finally:
+        for pid in processes_with_env(f"FLOWSLURM_HOME={other_home}\0".encode()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _popen_srun(cluster: Cluster, *args: str) -> subprocess.Popen[str]:
@@ -186,7 +226,7 @@ def _running_job(cluster: Cluster) -> int:
 def test_ctrl_c_ends_the_step_and_its_job(cluster: Cluster) -> None:
     proc = _popen_srun(cluster, "sleep", "300")
     job = _running_job(cluster)
-    wait_for(lambda: processes_with_env(f"FLOWSLURM_STEP={job}.0\0".encode()))
+    wait_for(lambda: _step_processes(cluster, job))
     proc.send_signal(signal.SIGINT)
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)  # a second Ctrl-C within a second aborts
@@ -202,7 +242,7 @@ def test_ctrl_c_ends_the_step_and_its_job(cluster: Cluster) -> None:
 def test_scancel_of_an_srun_job(cluster: Cluster) -> None:
     proc = _popen_srun(cluster, "sleep", "300")
     job = _running_job(cluster)
-    wait_for(lambda: processes_with_env(f"FLOWSLURM_STEP={job}.0\0".encode()))
+    wait_for(lambda: _step_processes(cluster, job))
     assert cluster.run("scancel", str(job)).returncode == 0
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143

@@ -18,9 +18,10 @@ def job_pids(token: str, also: str | None = None) -> list[int]:
     return _scan(f"\0{TOKEN_VAR}={token}\0".encode(), f"\0{also}=".encode() if also else b"")
 
 
-def pids_with(var: str, value: str) -> list[int]:
-    """Pids of processes (of this user) whose environment has var=value exactly."""
-    return _scan(f"\0{var}={value}\0".encode())
+def pids_with(var: str, value: str, token: str | None = None) -> list[int]:
+    """Pids of processes (of this user) whose environment has var=value exactly; with `token`, only that
+    job's (values such as a step's "<job>.<step>" repeat across installations, whose job ids are their own)."""
+    return _scan(f"\0{var}={value}\0".encode(), f"\0{TOKEN_VAR}={token}\0".encode() if token else b"")
 
 
 def _scan(needle: bytes, extra: bytes = b"") -> list[int]:

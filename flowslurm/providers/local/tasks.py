@@ -182,7 +182,7 @@ class StepRun:
 
     def kill_leftovers(self) -> None:
         """Processes the tasks left behind (background children): the step is over, so are they."""
-        for pid in proctree.pids_with(STEP_VAR, self.marker):
+        for pid in proctree.pids_with(STEP_VAR, self.marker, self.token):  # this job's step, not another home's
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
