@@ -101,10 +101,26 @@ def print_error(prog: str, err: SlurmInputError | FlowError, stream: TextIO) -> 
             stream.write(f"{prog}: {label}: {line}\n")
 
 
+# On a cluster these run on a login node; here the login node is the compute node, so a client
+# polling them (submitit, Snakemake, dask: several times a second) yields the CPUs to running jobs.
+QUERY_COMMANDS = frozenset({"squeue", "sacct", "sinfo"})  # never start jobs (scontrol release may)
+QUERY_NICE = 10
+
+
+def yield_to_jobs() -> None:
+    """Lower this process's CPU priority (FLOWSLURM_QUERY_NICE, default 10; 0 keeps it)."""
+    try:
+        os.nice(max(0, int(os.environ.get("FLOWSLURM_QUERY_NICE", QUERY_NICE))))
+    except (ValueError, OSError):
+        pass
+
+
 def main_wrapper(prog: str, run: Callable[[list[str], Env], int]) -> Callable[[], None]:
     """Turn `run` into a console-script entry point: errors become SLURM-style lines, never tracebacks."""
 
     def main() -> None:
+        if prog in QUERY_COMMANDS:
+            yield_to_jobs()
         env = Env()
         try:
             code = run(sys.argv[1:], env)
