@@ -172,7 +172,8 @@ def main() -> None:
         scenario("sbatch --parsable --hold --wrap true", home("submit"),
                  command("sbatch") + ["--parsable", "--hold", "--wrap", "true"], "sbatch --hold")
         cancel = home("cancel")
-        scenario("scancel <held job>", cancel, command("scancel") + [str(fill_ledger(cancel, 1, "PENDING"))], "scancel")
+        held = fill_ledger(cancel, 1, "PENDING")
+        scenario("scancel <held job>", cancel, command("scancel") + [str(held)], "scancel")
 
         pending = home("pending-1000")
         one = fill_ledger(pending, 1000, "PENDING")

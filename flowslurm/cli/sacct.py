@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from flowslurm.cli.common import Env, answer_info, main_wrapper
 from flowslurm.slurm.options import parse_args
 from flowslurm.slurm.opts_sacct import SPEC
@@ -62,6 +65,7 @@ def run(argv: list[str], env: Env) -> int:
     from flowslurm.engine.ledger import Ledger
 
     ledger = Ledger.open()
+    ledger.conn.execute("PRAGMA mmap_size = 268435456")  # a listing reads many pages: map them, no copies
     if ids:
         keys = sorted({s.job_id for s in ids})
         marks = ",".join("?" * len(keys))
@@ -94,4 +98,21 @@ def run(argv: list[str], env: Env) -> int:
     return 0
 
 
-main = main_wrapper("sacct", run)
+_main = main_wrapper("sacct", run)
+
+
+def main() -> None:
+    """The console script: main_wrapper's, then an exit on the spot once the output is flushed. A
+    listing leaves nothing to clean up, and the interpreter's own shutdown (freeing every module
+    and row) costs some 10-15 ms a start here, more than listing 1,000 jobs does."""
+    try:
+        _main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: what could be written was
+            pass
+    os._exit(code)

@@ -59,18 +59,16 @@ def _test_only(spec: object, report: list[tuple[str, Option, object, str]], env:
     return 0
 
 
-def _wait(job_ids: list[int]) -> int:
+def _wait(job_id: int, array: bool) -> int:
     """Block until every job ends; the exit status is the highest of theirs (128+signal if killed)."""
     from flowslurm.engine.ledger import Ledger
     from flowslurm.engine.model import FINISHED_STATES
 
     ledger = Ledger.open()
-    marks = ",".join("?" * len(job_ids))
+    where = "array_job_id = ?" if array else "job_id = ?"  # array tasks change ids as they start
     delay, started = 0.005, time.monotonic()
     while True:
-        rows = ledger.conn.execute(
-            f"SELECT state, exit_code, exit_signal FROM jobs WHERE job_id IN ({marks})", job_ids
-        ).fetchall()
+        rows = ledger.conn.execute(f"SELECT state, exit_code, exit_signal FROM jobs WHERE {where}", (job_id,)).fetchall()
         if all(state in FINISHED_STATES for state, _, _ in rows):
             break
         time.sleep(delay)
@@ -134,7 +132,7 @@ def run(argv: list[str], env: Env) -> int:
         env.stdout.write(f"Submitted batch job {job_id}{suffix}\n")
     env.stdout.flush()
     if v.get("wait"):
-        return _wait([job.job_id for job in jobs])
+        return _wait(job_id, jobs[0].array_task_id is not None)
     return 0
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from itertools import groupby
+from operator import attrgetter
+
 from flowslurm.cli.common import Env, answer_info, main_wrapper
+from flowslurm.engine.model import raw_id
 from flowslurm.errors import SlurmInputError
 from flowslurm.slurm.options import parse_args
 from flowslurm.slurm.opts_squeue import SPEC
@@ -18,9 +24,7 @@ if TYPE_CHECKING:
 
 MIN_JOB_AGE_S = 300  # SLURM's default MinJobAge: finished jobs stay visible to squeue -t for 5 minutes
 _ACTIVE = "('PENDING','RUNNING','SUSPENDED','COMPLETING','CONFIGURING','REQUEUED','RESIZING','SIGNALING','STAGE_OUT')"
-
-
-_PENDING_TASK = "array_job_id IS NOT NULL AND array_task_id IS NOT NULL AND state = 'PENDING'"
+_PENDING_TASK = "array_job_id IS NOT NULL AND array_task_id IS NOT NULL AND state = 'PENDING'"  # what folds
 
 
 def _in(column: str, items: list[str], where: list[str], params: list[object]) -> None:
@@ -28,31 +32,50 @@ def _in(column: str, items: list[str], where: list[str], params: list[object]) -
     params.extend(items)
 
 
-def _fold_in_sql(ledger: Ledger, reads: tuple[str, ...], where: str, params: list[Any]) -> list[Any] | None:
-    """The rows squeue lists without -r, pending array tasks already folded, as render's own
-    folding would (one row per array, name and partition: a copy of its lowest task, placed where
-    its first task was, with job_id = the array's id and array_spec its task ids), but done by
-    SQLite: a 1000-task array costs one row instead of 1000. None when an array's master row
-    (which holds task ids of its own) is pending: render must fold then."""
-    rows = ledger.rows(reads, f"{where} AND NOT ({_PENDING_TASK})", params)
+def _fold_in_sql(ledger: Ledger, reads: tuple[str, ...], where: str, params: list[Any],
+                 unfold: bool) -> tuple[list[Any], dict[int, list[Any]]] | None:
+    """The rows squeue lists, pending array tasks folded as render's own folding would (one row
+    per array, name and partition: a copy of its lowest task, placed where its first task was,
+    with job_id = the array's id and array_spec its task ids), but by SQLite: a 1000-task array
+    costs one row instead of 1000. With `unfold` (-r), also each folded row's (by id()) task rows,
+    as render would expand them (job_id = the array's id), in task order. None when an array's
+    master row (which holds task ids of its own) is pending: render must fold then."""
+    rows = ledger.rows(reads, f"({where}) AND NOT ({_PENDING_TASK})", params)
     if any(r.array_task_id is None and r.array_job_id is not None and r.state == "PENDING" for r in rows):
         return None
-    # Per array: where its first task is, its lowest task (ties: the first; a task id fits in 32
-    # bits, so the smallest task_id << 32 | job_id names it) and all its task ids.
+    # Per array: its lowest task's row (SQLite takes a bare column from the row holding the one MIN)
+    # and all its task ids. Pending tasks sort by (array, task) in job order (model.task_placeholder),
+    # so the lowest task is also the first; the folded row stands where its array's id does.
     groups = ledger.conn.execute(
-        f"SELECT MIN(job_id), MIN((array_task_id << 32) | job_id) & 4294967295, group_concat(array_task_id) "
-        f"FROM jobs WHERE {where} AND {_PENDING_TASK} GROUP BY array_job_id, name, partition", params).fetchall()
+        f"SELECT job_id, MIN(array_task_id), group_concat(array_task_id) "
+        f"FROM jobs WHERE ({where}) AND {_PENDING_TASK} GROUP BY array_job_id, name, partition", params).fetchall()
     if not groups:
-        return rows
-    lowest = {r.job_id: r for r in ledger.rows(reads, f"job_id IN ({','.join('?' * len(groups))})",
-                                                 [g[1] for g in groups])}
+        return rows, {}
+    tasks = [task for task, _lowest, _ids in groups]
+    lowest: dict[int, Any] = {}
+    for start in range(0, len(tasks), 900):  # SQLite's limit on parameters
+        chunk = tasks[start:start + 900]
+        lowest.update((r.job_id, r) for r in ledger.rows(reads, f"job_id IN ({','.join('?' * len(chunk))})", chunk))
     places = [r.job_id for r in rows]
-    for first, task, ids in groups:
+    by_key: dict[tuple[Any, ...], Any] = {}
+    for task, _lowest, ids in groups:
         rep = lowest[task]
-        rows.append(rep.copy(job_id=rep.array_job_id, array_task_id=None,
-                             array_spec=format_array_ids(list(map(int, ids.split(","))), rep.array_throttle)))
+        first = raw_id(rep.job_id, rep.array_job_id)
+        folded = rep.copy(job_id=rep.array_job_id, array_task_id=None,
+                          array_spec=format_array_ids(list(map(int, ids.split(","))), rep.array_throttle))
+        rows.append(folded)
         places.append(first)
-    return [row for _, row in sorted(zip(places, rows), key=lambda pair: pair[0])]
+        by_key[rep.array_job_id, rep.name, rep.partition] = folded
+    members: dict[int, list[Any]] = {}
+    if unfold:  # every task row, already with its array's id, grouped and in task order
+        everyone = ledger.rows(
+            reads, f"({where}) AND {_PENDING_TASK}", params,
+            order="array_job_id, name, partition, array_task_id, jobs.job_id",
+            exprs={"job_id": "array_job_id", "array_spec": "CASE WHEN job_id = array_job_id THEN array_spec END"})
+        for key, group in groupby(everyone, attrgetter("job_id", "name", "partition")):
+            same = list(group)  # one row per task id: the last, as render's expansion keeps
+            members[id(by_key[key])] = list(dict(zip(map(attrgetter("array_task_id"), same), same)).values())
+    return [row for _, row in sorted(zip(places, rows), key=lambda pair: pair[0])], members
 
 
 def run(argv: list[str], env: Env) -> int:
@@ -99,6 +122,7 @@ def run(argv: list[str], env: Env) -> int:
     from flowslurm.engine.ledger import Ledger
 
     ledger = Ledger.open()
+    ledger.conn.execute("PRAGMA mmap_size = 268435456")  # a listing reads many pages: map them, no copies
     if selectors:
         keys = sorted({s.job_id for s in selectors})
         marks = ",".join("?" * len(keys))
@@ -107,31 +131,46 @@ def run(argv: list[str], env: Env) -> int:
     unfold = bool(v.get("array")) or any(s.tasks for s in selectors)
     # Just the columns the format and sort read, as light rows (whole jobs when a field reads the
     # spec), arrays folded by SQLite unless listed task by task.
+    where_sql = " AND ".join(where)
     reads = columns_read(compiled, sort)
     folded = None
-    if reads is not None and not unfold:
-        folded = _fold_in_sql(ledger, reads, " AND ".join(where), params)
+    if reads is not None and not any(s.tasks for s in selectors):
+        folded = _fold_in_sql(ledger, reads, where_sql, params, unfold)
+    members = None
     if folded is not None:
-        jobs = folded  # -j without task ids: the SQL above selected exactly what the filter below would
-        if selectors and not jobs:
-            raise SlurmInputError("slurm_load_jobs error: Invalid job id specified", 1, label="bare")
-    elif reads is None:
-        jobs = ledger.jobs(" AND ".join(where), params)
+        jobs, members = folded  # no task ids in -j: the SQL kept just what the filter below would
     else:
-        jobs = ledger.rows(reads, " AND ".join(where), params)
-    if selectors and folded is None:
-        wanted = {(s.job_id, t) for s in selectors for t in (s.tasks or (None,))}
-        jobs = [j for j in jobs if (j.job_id, None) in wanted or (j.array_job_id, None) in wanted
-                or (j.array_job_id, j.array_task_id) in wanted]
-        if not jobs:
-            raise SlurmInputError("slurm_load_jobs error: Invalid job id specified", 1, label="bare")
+        jobs = ledger.jobs(where_sql, params) if reads is None else ledger.rows(reads, where_sql, params)
+        if selectors:
+            wanted = {(s.job_id, t) for s in selectors for t in (s.tasks or (None,))}
+            jobs = [j for j in jobs if (j.job_id, None) in wanted or (j.array_job_id, None) in wanted
+                    or (j.array_job_id, j.array_task_id) in wanted]
+    if selectors and not jobs:
+        raise SlurmInputError("slurm_load_jobs error: Invalid job id specified", 1, label="bare")
     jobs = filter_states(jobs, states)
     node = config.node()
     env.stdout.write(render(
         jobs, compiled, header=not v.get("noheader"), now=now, long_header_time=bool(v.get("long")),
-        array_unfold=unfold, sort=sort, node_name=node.name, cluster=node.cluster, folded=folded is not None,
+        array_unfold=unfold, sort=sort, node_name=node.name, cluster=node.cluster, folded=members,
     ))
     return 0
 
 
-main = main_wrapper("squeue", run)
+_main = main_wrapper("squeue", run)
+
+
+def main() -> None:
+    """The console script: main_wrapper's, then an exit on the spot once the output is flushed. A
+    listing leaves nothing to clean up, and the interpreter's own shutdown (freeing every module
+    and row) costs some 10-15 ms a start here, more than listing 1,000 jobs does."""
+    try:
+        _main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: what could be written was
+            pass
+    os._exit(code)

@@ -13,7 +13,7 @@ try:  # the C module alone: the `sqlite3` package adds only datetime adapters we
 except ImportError:  # pragma: no cover - an interpreter without the private module
     import sqlite3  # type: ignore[no-redef]
 
-from flowslurm.engine.model import Job, Step
+from flowslurm.engine.model import Job, Step, task_placeholder
 from flowslurm.errors import LedgerError
 
 TYPE_CHECKING = False
@@ -299,16 +299,16 @@ class Ledger:
         once a job's id is known, before its row is written. Returns the new ids in order."""
         import json
 
-        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
-        top = conn.execute("SELECT MAX(job_id) FROM jobs").fetchone()[0]
-        first = max(seq[0] if seq else 0, top or 0) + 1
+        first = self.next_id(conn)
         cols = list(JOB_COLUMNS) + ["spec", "script_id"]
         specs: dict[int, str] = {}  # the tasks of an array share one spec: encode it once
         rows = []
         for i, job in enumerate(jobs):
-            job.job_id = first + i
-            if job.array_task_id is not None:
+            if job.array_task_id is not None:  # tasks wait under placeholders; the array takes one id
                 job.array_job_id = first
+                job.job_id = task_placeholder(first, job.array_task_id)
+            else:
+                job.job_id = first + i
             if prepare is not None:
                 prepare(job)
             text = specs.get(id(job.spec))
@@ -316,7 +316,20 @@ class Ledger:
                 text = specs[id(job.spec)] = json.dumps(job.spec)
             rows.append([getattr(job, c) for c in JOB_COLUMNS] + [text, script_id])
         conn.executemany(f"INSERT INTO jobs ({_q(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
+        if jobs and jobs[0].array_task_id is not None:  # no row holds the master id yet: reserve it
+            self.reserve_id(conn, first)
         return [job.job_id for job in jobs]
+
+    def next_id(self, conn: sqlite3.Connection) -> int:
+        """The id AUTOINCREMENT would give next (inside a write transaction)."""
+        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
+        top = conn.execute("SELECT MAX(job_id) FROM jobs").fetchone()[0]
+        return max(seq[0] if seq else 0, top or 0) + 1
+
+    def reserve_id(self, conn: sqlite3.Connection, job_id: int) -> None:
+        """Make `job_id` taken, so AUTOINCREMENT never hands it out (sqlite_sequence has no key)."""
+        if conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'jobs'", (job_id,)).rowcount == 0:
+            conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (job_id,))
 
     def insert_script(self, conn: sqlite3.Connection, text: str, argv: list[str], environ: dict[str, str]) -> int:
         import json
@@ -368,18 +381,21 @@ class Ledger:
         return found[0] if found else None
 
     def rows(
-        self, columns: Sequence[str], where: str = "1", params: Sequence[Any] = (), *, order: str = "job_id",
-        with_steps: bool = False,
+        self, columns: Sequence[str], where: str = "1", params: Sequence[Any] = (), *, order: str = "jobs.job_id",
+        with_steps: bool = False, exprs: dict[str, str] | None = None,
     ) -> list[Any]:
         """Just `columns` of the jobs matching `where`, as light read-only records for listings of
         thousands of jobs: tuples whose fields read as attributes (`row.state`), made in C with no
         Job per row. `row.copy(**changes)` works as for Job. A column not asked for (and `spec`)
-        raises AttributeError. `row.steps` is the job's steps with `with_steps`, else empty."""
+        raises AttributeError. `row.steps` is the job's steps with `with_steps`, else empty.
+        `exprs` reads some columns from SQL expressions instead ({"job_id": "array_job_id"})."""
         from itertools import repeat
 
         names = tuple(columns) if "job_id" in columns else ("job_id", *columns)
         cls = _row_class(names)
-        cur = self.conn.execute(f"SELECT {_q(names)} FROM jobs WHERE {where} ORDER BY {order}", params)
+        exprs = exprs or {}
+        select = ", ".join(f'{exprs[n]} AS "{n}"' if n in exprs else f'jobs."{n}"' for n in names)
+        cur = self.conn.execute(f"SELECT {select} FROM jobs WHERE {where} ORDER BY {order}", params)
         rows = list(map(tuple.__new__, repeat(cls), cur))
         if with_steps and rows:
             by_id: dict[int, list[Step]] = {}

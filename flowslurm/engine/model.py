@@ -45,6 +45,22 @@ STATE_CODES: dict[str, str] = {
     "STOPPED": "ST",
 }
 
+# An array task that has not started yet has no job id of its own: as in SLURM, it is part of the
+# array's record, whose id (the master id) it shows. Its row is keyed by a placeholder below every
+# real id, ordered by (master id, task index); it gets its own id when it starts (see scheduler).
+_PLACEHOLDER_BASE = -(1 << 62)
+_TASK_BITS = 22  # up to 4M tasks per array (MaxArraySize is at most 4,000,001)
+
+
+def task_placeholder(array_job_id: int, task: int) -> int:
+    return _PLACEHOLDER_BASE + (array_job_id << _TASK_BITS) + task
+
+
+def raw_id(job_id: int, array_job_id: int | None) -> int:
+    """The job id SLURM shows for a row: a task not started yet shows its array's master id."""
+    return array_job_id if job_id < 0 and array_job_id is not None else job_id
+
+
 ACTIVE_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED"})
 FINISHED_STATES = frozenset(STATE_CODES) - ACTIVE_STATES
 

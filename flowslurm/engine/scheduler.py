@@ -85,6 +85,31 @@ def _free_resources(conn: sqlite3.Connection, node: Node) -> tuple[int, int, set
     return cpus, mem, gpus, running_per_array
 
 
+def _task_id(ledger: Ledger, conn: sqlite3.Connection, placeholder: int, array_id: int) -> int:
+    """The id an array task takes as it starts: a new one, or the array's own for its last pending task."""
+    others = conn.execute(
+        "SELECT 1 FROM jobs WHERE array_job_id = ? AND job_id < 0 AND job_id != ? AND state = 'PENDING' LIMIT 1",
+        (array_id, placeholder),
+    ).fetchone()
+    return array_id if others is None else ledger.next_id(conn)
+
+
+def _split_task(ledger: Ledger, conn: sqlite3.Connection, placeholder: int, new_id: int, node: Node) -> None:
+    """Give a starting array task its own id, and the output files that id names (%j)."""
+    from flowslurm.engine.model import Job
+    from flowslurm.engine.submit import output_paths
+
+    row = conn.execute(
+        "SELECT work_dir, name, user, array_job_id, array_task_id, json_extract(spec, '$.output'),"
+        " json_extract(spec, '$.error') FROM jobs WHERE job_id = ?", (placeholder,)
+    ).fetchone()
+    job = Job(new_id, name=row[1], user=row[2], array_job_id=row[3], array_task_id=row[4], work_dir=row[0])
+    stdout, stderr = output_paths(job, row[5] or "", row[6] or "", node.name)
+    ledger.reserve_id(conn, new_id)
+    conn.execute("UPDATE jobs SET job_id = ?, stdout = ?, stderr = ? WHERE job_id = ?",
+                 (new_id, stdout, stderr, placeholder))
+
+
 def schedule(ledger: Ledger, node: Node, home: str | Path, now: float | None = None) -> PassResult:
     """Run one pass; returns the jobs claimed (to be launched by the caller) and when to look again."""
     now = time.time() if now is None else now
@@ -146,9 +171,13 @@ def schedule(ledger: Ledger, node: Node, home: str | Path, now: float | None = N
                 if blocked:
                     new_reason = "Priority"
                 elif cpus <= free_cpus and mem <= free_mem and ngpus <= len(free_gpus):
-                    fd = take_lock(home, job_id)
+                    new_id = job_id if job_id > 0 else _task_id(ledger, conn, job_id, array_id)
+                    fd = take_lock(home, new_id)
                     if fd is None:  # a shepherd from an earlier launch still holds it; leave the job alone
                         continue
+                    if new_id != job_id:
+                        _split_task(ledger, conn, job_id, new_id, node)
+                        job_id = new_id
                     gpu_ids = sorted(free_gpus)[:ngpus]
                     free_cpus -= cpus
                     free_mem -= mem

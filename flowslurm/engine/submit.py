@@ -9,7 +9,7 @@ from _signal import SIGTERM, SIGUSR1  # plain ints: `signal` builds enums at imp
 from flowslurm import config
 from flowslurm.engine import runner
 from flowslurm.engine.ledger import Ledger
-from flowslurm.engine.model import Job
+from flowslurm.engine.model import Job, raw_id
 from flowslurm.errors import SubmitError
 from flowslurm.slurm.patterns import default_pattern, resolve_output_path
 
@@ -76,16 +76,16 @@ def build_jobs(spec: JobSpec, node: Node, now: float) -> list[Job]:
     ]
 
 
-def _output_paths(job: Job, spec: JobSpec, node: Node) -> tuple[str, str]:
+def output_paths(job: Job, output: str, error: str, node_name: str) -> tuple[str, str]:
+    """The files --output/--error name for this job (SLURM's defaults when not given)."""
     def resolve(pattern: str) -> str:
         return resolve_output_path(
-            pattern, job.work_dir, job_id=job.job_id, array_job_id=job.array_job_id, array_task_id=job.array_task_id,
-            job_name=job.name, user=job.user, node=node.name,
+            pattern, job.work_dir, job_id=raw_id(job.job_id, job.array_job_id), array_job_id=job.array_job_id,
+            array_task_id=job.array_task_id, job_name=job.name, user=job.user, node=node_name,
         )
 
-    out = resolve(spec.output or default_pattern(spec.array is not None))
-    err = resolve(spec.error) if spec.error else out
-    return out, err
+    out = resolve(output or default_pattern(job.array_task_id is not None))
+    return out, resolve(error) if error else out
 
 
 def submit(
@@ -101,8 +101,8 @@ def submit(
         script_id = ledger.insert_script(conn, spec.script, spec.argv, spec.environ)
 
         def prepare(job: Job) -> None:
-            job.stdout, job.stderr = _output_paths(job, spec, node)
-            base = spec.priority or max(1, PRIORITY_BASE - job.job_id)
+            job.stdout, job.stderr = output_paths(job, spec.output, spec.error, node.name)
+            base = spec.priority or max(1, PRIORITY_BASE - raw_id(job.job_id, job.array_job_id))
             job.priority = 0 if spec.hold else max(1, base - spec.nice)
 
         ledger.insert_jobs(conn, jobs, script_id, prepare)

@@ -13,7 +13,7 @@ Statistics we do not sample (MaxRSS, AveCPU, ...) print as SLURM prints a step w
 
 from __future__ import annotations
 
-from flowslurm.engine.model import FINISHED_STATES, TIME_LIMIT_INVALID, Job, Step
+from flowslurm.engine.model import FINISHED_STATES, TIME_LIMIT_INVALID, Job, Step, raw_id
 
 TYPE_CHECKING = False  # `typing` costs sacct's start-up some 5 ms: annotations only
 if TYPE_CHECKING:
@@ -363,8 +363,8 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("GID", 6, "uint", lambda j, c: j.gid, reads="gid"),
     _f("Group", 9, "str", lambda j, c: j.group or None, reads="group"),
     _f("JobID", -12, "str", lambda j, c: _job_id_text(j), _step_id_text, reads=_ID),
-    _f("JobIDRaw", -12, "str", lambda j, c: str(j.job_id), lambda j, s, c: f"{j.job_id}.{s.step_id}",
-       reads="job_id"),
+    _f("JobIDRaw", -12, "str", lambda j, c: str(raw_id(j.job_id, j.array_job_id)),
+       lambda j, s, c: f"{j.job_id}.{s.step_id}", reads="job_id array_job_id"),
     _f("JobName", 10, "str", lambda j, c: j.name, lambda j, s, c: s.name, reads="name"),
     _f("Layout", 9, "str", _none, lambda j, s, c: "Block" if s.step_id.isdigit() else "Unknown"),
     _usage("MaxDiskRead", 12),

@@ -1,6 +1,7 @@
 """sacct's output as SLURM 22.05 prints it: -o/--format parsing, row order and rendering.
 
-Pure functions over `Job` / `Step` (flowslurm.engine.model): no ledger access, no I/O. The field
+Pure functions over `Job` / `Step` (flowslurm.engine.model), or the ledger's light rows holding
+the columns `columns_read` and `sacct_select.READS` name: no ledger access, no I/O. The field
 table itself (widths, print kinds, how each value comes from the model) is in `sacct_fields`.
 
 - `field_list_spec` assembles the field list the way sacct does (-o, -b, -l, SACCT_FORMAT);
@@ -26,12 +27,19 @@ from flowslurm.slurm.sacct_fields import (
     job_exit_pair,
     state_text,
 )
-from flowslurm.slurm.timeparse import SlurmValueError
 
 TYPE_CHECKING = False  # `typing` costs sacct's start-up some 5 ms: annotations only
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any
+
+
+def _error(message: str, code: int, **how: str) -> Exception:
+    """A timeparse.SlurmValueError, imported only when one is raised (sacct starts without timeparse)."""
+    from flowslurm.slurm.timeparse import SlurmValueError
+
+    return SlurmValueError(message, code, **how)
+
 
 __all__ = [
     "FIELDS", "FieldDef", "Column", "Ctx", "Row", "DEFAULT_FIELDS", "BRIEF_FIELDS", "LONG_FIELDS",
@@ -107,7 +115,7 @@ def field_list_spec(
     -o together with -l is fatal ("Options -o(--format) and -l(--long) are mutually exclusive...").
     """
     if long and formats:
-        raise SlurmValueError(
+        raise _error(
             "Options -o(--format) and -l(--long) are mutually exclusive. Please remove one and retry.",
             1,
             level="fatal",
@@ -178,8 +186,8 @@ def parse_format(spec: str) -> list[Column]:
             if low in ("allocgres", "reqgres"):
                 kind = "AllocGRES" if low == "allocgres" else "ReqGRES"
                 tres = "AllocTRES" if low == "allocgres" else "ReqTRES"
-                raise SlurmValueError(f"{kind} has been removed, please use {tres}", 1, level="fatal")
-            raise SlurmValueError(f'Invalid field requested: "{name}"', 1)
+                raise _error(f"{kind} has been removed, please use {tres}", 1, level="fatal")
+            raise _error(f'Invalid field requested: "{name}"', 1)
         if width is not None:
             widths[index] = width
         chosen.append(index)
@@ -254,27 +262,33 @@ def _layout(col: Column, ctx: Ctx, fixed: bool, cache: dict[float, str]) -> Call
     """What turns a getter's value into the printed cell of `col` (fixed-width cells padded)."""
     kind = col.field.kind
     width = abs(col.width)
-    convert: Callable[[Any], Any] | None = None
-    if kind == "date":  # cut to the width, without '+', even with -p/-P
-        convert = lambda v: _date_text(v, width, ctx, cache)  # noqa: E731
-    elif kind == "secs":
-        convert = lambda v: None if v is None else clock(int(v))  # noqa: E731
-    elif kind == "uint":
-        convert = lambda v: None if v is None else str(v)  # noqa: E731
     cut_kind = kind == "str" or kind == "date"
-    if not fixed:
-        lay = lambda v: "" if v is None else v  # noqa: E731
-    elif width == 0:  # printf precision 0 hides strings; numbers still print
-        lay = (lambda v: "") if cut_kind else (lambda v: v or " ")
-    else:
-        blank = " " * width
-        pad = str.ljust if col.width < 0 else str.rjust
-        if cut_kind:
-            cut = width - 1
-            lay = lambda v: blank if not v else pad(v, width) if len(v) <= width else v[:cut] + "+"  # noqa: E731
-        else:
-            lay = lambda v: blank if not v else pad(v, width)  # noqa: E731
-    return lay if convert is None else lambda v: lay(convert(v))
+    blank = " " * width
+    pad = str.ljust if col.width < 0 else str.rjust
+    cut = width - 1
+
+    def text(v: Any) -> str | None:  # the value as printed, before padding (None: unset)
+        if kind == "date":  # cut to the width, without '+', even with -p/-P
+            return _date_text(v, width, ctx, cache)
+        if kind == "secs":
+            return None if v is None else clock(int(v))
+        if kind == "uint":
+            return None if v is None else str(v)
+        return v
+
+    def lay(v: Any) -> str:
+        t = text(v)
+        if not fixed:
+            return "" if t is None else t
+        if width == 0:  # printf precision 0 hides strings; numbers still print
+            return "" if cut_kind else (t or " ")
+        if not t:
+            return blank
+        if cut_kind and len(t) > width:
+            return t[:cut] + "+"
+        return pad(t, width)
+
+    return lay
 
 
 def _cells(col: Column, rows: Sequence[Row], ctx: Ctx, fixed: bool, cache: dict[float, str],

@@ -16,13 +16,20 @@ from __future__ import annotations
 import time
 
 from flowslurm.engine.model import Job
-from flowslurm.slurm.timeparse import SlurmValueError
 
 TYPE_CHECKING = False  # `typing` costs sacct's start-up some 5 ms: annotations only
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from flowslurm.slurm.jobrefs import JobIdSelector
+
+
+def _error(message: str, code: int, **how: str) -> Exception:
+    """A timeparse.SlurmValueError, imported only when one is raised (sacct starts without timeparse)."""
+    from flowslurm.slurm.timeparse import SlurmValueError
+
+    return SlurmValueError(message, code, **how)
+
 
 __all__ = [
     "SACCT_STATES", "parse_states", "split_list", "parse_time_arg", "time_window", "Selection",
@@ -69,8 +76,8 @@ def parse_states(values: Iterable[str]) -> list[str]:
             found = next((s for s, code in SACCT_STATES if low in (s.lower(), code.lower())), None)
             if found is None:
                 if any(low in (s.lower(), code.lower()) for s, code in _UNACCOUNTED):
-                    raise SlurmValueError(f"job state {name} is not supported / accounted", 1, level="fatal")
-                raise SlurmValueError(f"unrecognized job state value '{name}'", 1, level="fatal")
+                    raise _error(f"job state {name} is not supported / accounted", 1, level="fatal")
+                raise _error(f"unrecognized job state value '{name}'", 1, level="fatal")
             if found not in states:
                 states.append(found)
     return states
@@ -83,14 +90,14 @@ _DAY = 86400
 
 def _begin_epoch(text: str, now: float) -> int | None:
     """The --begin reading of `text` (future-leaning), None when it names no time."""
-    from flowslurm.slurm.timeparse import parse_begin
+    from flowslurm.slurm.timeparse import SlurmValueError, parse_begin
 
     try:
         return int(parse_begin(text, now))
     except SlurmValueError as bad:
         if bad.preamble is None:
             return None
-        raise SlurmValueError(bad.preamble, 1, level="bare") from None
+        raise _error(bad.preamble, 1, level="bare") from None
 
 
 def parse_time_arg(text: str, now: float) -> int | None:
@@ -146,7 +153,7 @@ def time_window(
     if not e:
         e = inow
     if e and s > e:
-        raise SlurmValueError(f"Start time ({_stamp(s)}) requested is after end time ({_stamp(e)}).", 1)
+        raise _error(f"Start time ({_stamp(s)}) requested is after end time ({_stamp(e)}).", 1)
     if e == s or e == inow:
         e += 1
     return s, e

@@ -7,6 +7,7 @@ printed with continuation lines indented by three spaces, or on one line with `-
 
 from __future__ import annotations
 
+from flowslurm.engine.model import raw_id
 from flowslurm.slurm.patterns import display_path
 from flowslurm.slurm.timeparse import format_duration_sacct, format_time_limit, format_timestamp
 from flowslurm.slurm.values import format_memory
@@ -59,13 +60,15 @@ def job_tres(job: Job) -> str:
 
 def _first_line(job: Job) -> str:
     if job.array_job_id is None:
-        return f"JobId={job.job_id} JobName={job.name}"
+        return f"JobId={job.job_id} JobName={job.name}"  # (not an array: its own id)
     if job.array_task_id is None:
-        head = f"JobId={job.job_id} ArrayJobId={job.array_job_id} ArrayTaskId={job.array_spec or ''}"
+        head = (f"JobId={raw_id(job.job_id, job.array_job_id)} ArrayJobId={job.array_job_id}"
+                f" ArrayTaskId={job.array_spec or ''}")
         if job.array_throttle:
             head += f" ArrayTaskThrottle={job.array_throttle}"
         return f"{head} JobName={job.name}"
-    return f"JobId={job.job_id} ArrayJobId={job.array_job_id} ArrayTaskId={job.array_task_id} JobName={job.name}"
+    return (f"JobId={raw_id(job.job_id, job.array_job_id)} ArrayJobId={job.array_job_id}"
+            f" ArrayTaskId={job.array_task_id} JobName={job.name}")
 
 
 def _opt(value: object) -> str:
@@ -126,7 +129,8 @@ def job_lines(job: Job, *, now: float, alloc_host: str = "localhost", details: b
     ]
     if job.comment:
         lines.append(f"Comment={job.comment} ")
-    path_args = dict(job_id=job.job_id, array_job_id=job.array_job_id, array_task_id=job.array_task_id,
+    path_args = dict(job_id=raw_id(job.job_id, job.array_job_id), array_job_id=job.array_job_id,
+                     array_task_id=job.array_task_id,
                      job_name=job.name, user=job.user)
     out_pattern = spec.get("output") or None
     err_pattern = spec.get("error") or out_pattern

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from itertools import repeat
 from operator import attrgetter
-from flowslurm.engine.model import TIME_LIMIT_INVALID, Job
+from flowslurm.engine.model import TIME_LIMIT_INVALID, Job, raw_id
 from flowslurm.errors import SlurmInputError
 
 TYPE_CHECKING = False
@@ -250,7 +250,8 @@ def _const(value: str | None) -> Column:
 
 def _per_job(fn: Callable[[Job, Ctx], Any], reads: str | None = None) -> Column:
     """A column of fn(job, ctx); `reads` names the columns fn reads (None: it reads the spec)."""
-    column = lambda jobs, ctx, width: [fn(j, ctx) for j in jobs]  # noqa: E731
+    def column(jobs: list[Job], ctx: Ctx, width: int) -> list[Any]:
+        return [fn(j, ctx) for j in jobs]
     return column if reads is None else _reading(column, reads)
 
 
@@ -367,7 +368,7 @@ ID_READS = "job_id array_job_id array_task_id array_spec"
 TRES_READS = "mem_per_cpu_mb num_cpus mem_mb nodes gpus"
 FIELDS: dict[str, Field] = {
     "a": _F("ACCOUNT", _attr("account")),
-    "A": _F("JOBID", _attr_str("job_id")),
+    "A": _F("JOBID", _per_job(lambda j, c: str(raw_id(j.job_id, j.array_job_id)), "job_id array_job_id")),
     "b": _F("TRES_PER_NODE", _per_job(lambda j, c: j.tres_per_node or "N/A", "tres_per_node")),
     "B": _F("EXEC_HOST", _per_job(_batch_host, "batch_host state")),
     "c": _F("MIN_CPUS", _per_job(_min_cpus)),

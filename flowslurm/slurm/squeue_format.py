@@ -1,8 +1,9 @@
 """squeue's output: format compilation (-o / -O), array folding, sorting, state filters, rendering.
 
-Pure functions over `flowslurm.engine.model.Job` rows; no ledger access and no I/O. A format is
-compiled once into printf-style pieces plus one column function per field, so rendering builds
-and lays out each column with a list comprehension or a map, and each line with one join.
+Pure functions over `flowslurm.engine.model.Job` rows, or the ledger's light rows holding the
+columns `columns_read` names; no ledger access and no I/O. A format is compiled once into
+printf-style pieces plus one column function per field, so rendering builds and lays out each
+column with a list comprehension or a map, and each line with one join.
 
 SLURM 22.05 behaviours kept on purpose:
 - `-o` is split on "%" (empty pieces skipped, so "%%" is no escape); text before the first "%" is
@@ -497,16 +498,18 @@ def format_rows(jobs: list[Job], fmt: CompiledFormat, *, now: float, node_name: 
 
 def render(jobs: list[Job], fmt: CompiledFormat | str = DEFAULT_FORMAT, *, header: bool = True,
            now: float | None = None, long_header_time: bool = False, array_unfold: bool = False,
-           sort: str | None = None, node_name: str = "", cluster: str = "", folded: bool = False) -> str:
+           sort: str | None = None, node_name: str = "", cluster: str = "",
+           folded: dict[int, list[Job]] | None = None) -> str:
     """squeue's stdout for `jobs` (already filtered): optional date line, header, sorted rows.
 
     Pending array tasks are folded (`N_[0-9%2]`) unless `array_unfold` (-r/--array, or when the
-    caller selected single tasks with -j); `folded` says the caller folded them already (as
-    `fold_array_tasks` does). `sort` is the -S text; a bad one raises SlurmInputError (SLURM
-    has printed the header line by then)."""
+    caller selected single tasks with -j). `folded` says the caller folded them already (as
+    `fold_array_tasks` does): it maps each folded row (by id()) to the task rows `array_unfold`
+    prints in its place. `sort` is the -S text; a bad one raises SlurmInputError (SLURM has
+    printed the header line by then)."""
     compiled = compile_format(fmt) if isinstance(fmt, str) else fmt
     now = time.time() if now is None else now
-    rows, members = (list(jobs), {}) if folded else _fold(jobs, expand=array_unfold)
+    rows, members = (list(jobs), folded) if folded is not None else _fold(jobs, expand=array_unfold)
     rows = sort_jobs(rows, sort, now=now)
     if array_unfold and members:
         expanded: list[Job] = []

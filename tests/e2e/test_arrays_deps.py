@@ -25,3 +25,21 @@ def test_aftercorr_waits_for_the_same_task_index(cluster: Cluster) -> None:
     # task 1 of the first array failed, so only task 1 of the second can never run
     wait_for(lambda: _tasks(cluster, second)[1] == ("PENDING", "DependencyNeverSatisfied"))
     assert _tasks(cluster, first)[1][0] == "FAILED"
+
+
+def test_array_tasks_take_their_ids_as_they_start(cluster: Cluster) -> None:
+    """SLURM's rule (arrays-dependencies.txt): a task gets a new id when it starts, the last to start keeps
+    the array's id, and jobs submitted in between take the ids in between."""
+    array = cluster.submit("--hold", "--array=0-3%2", "-o", "task-%a.out", "--wrap", "echo $SLURM_JOB_ID; sleep 0.5")
+    other = cluster.submit("--hold", "--wrap", "true")
+    assert other == array + 1
+    res = cluster.run("squeue", "-h", "-r", "-j", str(array), "-o", "%i %A")
+    assert res.stdout.split("\n")[:-1] == [f"{array}_{i} {array}" for i in range(4)]
+    assert cluster.run("scontrol", "release", str(array)).returncode == 0
+    wait_for(lambda: all(s == "COMPLETED" for s, _ in _tasks(cluster, array).values()), timeout=60)
+    res = cluster.run("sacct", "-X", "-n", "-P", "-j", str(array), "-o", "JobID,JobIDRaw")
+    raw = dict(line.split("|") for line in res.stdout.split())
+    assert raw[f"{array}_3"] == str(array)  # the last task
+    assert sorted(int(raw[f"{array}_{i}"]) for i in range(3)) == [array + 2, array + 3, array + 4]
+    for i in range(4):  # each task ran under its own id
+        assert (cluster.workdir / f"task-{i}.out").read_text() == raw[f"{array}_{i}"] + "\n"

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 from flowslurm.engine.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, migrate
-from flowslurm.engine.model import Job, Step
+from flowslurm.engine.model import Job, Step, raw_id, task_placeholder
 
 
 def test_new_ledger_is_private_wal_and_current(tmp_path: Path) -> None:
@@ -55,13 +55,16 @@ def test_ids_only_grow_and_arrays_share_master(tmp_path: Path) -> None:
         (a,) = ledger.insert_jobs(conn, [Job(0, name="a")], sid)
         tasks = [Job(0, name="arr", array_job_id=0, array_task_id=i) for i in (0, 1, 2)]
         ids = ledger.insert_jobs(conn, tasks, sid)
-    assert ids == [a + 1, a + 2, a + 3]
+    # the array takes one id, as in SLURM; its tasks wait under placeholders, in task order, until they start
+    assert ids == [task_placeholder(a + 1, i) for i in (0, 1, 2)] and ids == sorted(ids) and ids[0] < 0
     assert {t.array_job_id for t in ledger.jobs("name = 'arr'")} == {a + 1}
-    with ledger.write() as conn:
-        conn.execute("DELETE FROM jobs")
+    assert [raw_id(i, a + 1) for i in ids] == [a + 1] * 3
     with ledger.write() as conn:
         (b,) = ledger.insert_jobs(conn, [Job(0, name="b")], sid)
-    assert b == a + 4  # never reused, even after rows are gone
+        conn.execute("DELETE FROM jobs")
+    with ledger.write() as conn:
+        (c,) = ledger.insert_jobs(conn, [Job(0, name="c")], sid)
+    assert (b, c) == (a + 2, a + 3)  # never reused, even after rows are gone
 
 
 def test_job_and_step_round_trip(tmp_path: Path) -> None:
