@@ -141,10 +141,13 @@ def main_wrapper(prog: str, run: Callable[[list[str], Env], int]) -> Callable[[]
                 raise
             env.stderr.write(f"{prog}: error: internal error: {type(exc).__name__}: {exc}\n")
             code = 1
-        try:
-            env.stdout.flush()
-        except BrokenPipeError:
-            pass
-        sys.exit(code)
+        for stream in (env.stdout, env.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: what could be written was
+                pass
+        # Exit on the spot: a command leaves nothing to clean up (the ledger commits as it goes),
+        # and the interpreter's own shutdown (freeing every module) costs some 10-15 ms a start.
+        os._exit(code)
 
     return main

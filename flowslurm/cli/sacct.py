@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 
 from flowslurm.cli.common import Env, answer_info, main_wrapper
 from flowslurm.slurm.options import parse_args
@@ -98,21 +96,4 @@ def run(argv: list[str], env: Env) -> int:
     return 0
 
 
-_main = main_wrapper("sacct", run)
-
-
-def main() -> None:
-    """The console script: main_wrapper's, then an exit on the spot once the output is flushed. A
-    listing leaves nothing to clean up, and the interpreter's own shutdown (freeing every module
-    and row) costs some 10-15 ms a start here, more than listing 1,000 jobs does."""
-    try:
-        _main()
-        code = 0
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: what could be written was
-            pass
-    os._exit(code)
+main = main_wrapper("sacct", run)

@@ -10,7 +10,6 @@ enforces its time limit and scancel), runs the step in it, and releases it.
 from __future__ import annotations
 
 import os
-import time
 
 from flowslurm.cli.common import Env, answer_info, main_wrapper, option_warnings
 from flowslurm.errors import SlurmInputError
