@@ -30,12 +30,18 @@ def test_generated_docs_are_current() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_console_scripts_and_shims() -> None:
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert {"sbatch", "squeue", "scancel", "sacct"} <= set(scripts)
-    for name, target in scripts.items():
-        module, func = target.split(":")
-        assert callable(getattr(importlib.import_module(module), func))
+def test_installed_commands_and_shims() -> None:
+    """Each installed command (a script with a `#!python` line pip points at the venv) and its
+    bin/ shim (for a checkout) lead to the same `main` of flowslurm.cli.<command>."""
+    files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["script-files"]
+    names = {Path(f).name for f in files}
+    assert names == {"sbatch", "srun", "salloc", "squeue", "scancel", "sacct", "scontrol", "sinfo"}
+    for file in files:
+        name = Path(file).name
+        text = (ROOT / file).read_text()
+        assert text.startswith("#!python\n") and "import re" not in text
+        assert f"from flowslurm.cli.{name} import main\n" in text
+        assert callable(importlib.import_module(f"flowslurm.cli.{name}").main)
         shim = ROOT / "bin" / name
         assert shim.exists() and shim.stat().st_mode & 0o111, name
-        assert module in shim.read_text()
+        assert f"flowslurm.cli.{name}" in shim.read_text()
