@@ -15,6 +15,7 @@ except ImportError:  # pragma: no cover - an interpreter without the private mod
 
 from flowslurm.engine.model import Job, Step, task_placeholder
 from flowslurm.errors import LedgerError
+from flowslurm.jsontext import dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -297,8 +298,6 @@ class Ledger:
         holds the write lock, so the ids AUTOINCREMENT would give are reserved here in one go). An
         array's tasks share the first task's id as `array_job_id` (its master id). `prepare(job)` runs
         once a job's id is known, before its row is written. Returns the new ids in order."""
-        import json
-
         first = self.next_id(conn)
         cols = list(JOB_COLUMNS) + ["spec", "script_id"]
         specs: dict[int, str] = {}  # the tasks of an array share one spec: encode it once
@@ -313,7 +312,7 @@ class Ledger:
                 prepare(job)
             text = specs.get(id(job.spec))
             if text is None:
-                text = specs[id(job.spec)] = json.dumps(job.spec)
+                text = specs[id(job.spec)] = dumps(job.spec)
             rows.append([getattr(job, c) for c in JOB_COLUMNS] + [text, script_id])
         conn.executemany(f"INSERT INTO jobs ({_q(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
         if jobs and jobs[0].array_task_id is not None:  # no row holds the master id yet: reserve it
@@ -332,11 +331,9 @@ class Ledger:
             conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (job_id,))
 
     def insert_script(self, conn: sqlite3.Connection, text: str, argv: list[str], environ: dict[str, str]) -> int:
-        import json
-
         cur = conn.execute(
             "INSERT INTO scripts (text, argv, environ) VALUES (?, ?, ?)",
-            (text, json.dumps(argv), json.dumps(environ)),
+            (text, dumps(argv), dumps(environ)),
         )
         return int(cur.lastrowid or 0)
 
