@@ -65,6 +65,19 @@ class Cluster:
             cwd=str(cwd or self.workdir), timeout=timeout,
         )
 
+    def processes(self, var: str, value: str) -> list[int]:
+        """Live processes of this installation whose environment has var=value (another flowslurm
+        home on the machine has its own job 1 and step 1.0)."""
+        found = []
+        for pid in processes_with_env(f"FLOWSLURM_HOME={self.home}\0".encode()):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    if f"\0{var}={value}\0".encode() in b"\0" + fh.read():
+                        found.append(pid)
+            except OSError:
+                continue
+        return found
+
     def submit(self, *args: str, **kw: object) -> int:
         res = self.run("sbatch", "--parsable", *args, **kw)  # type: ignore[arg-type]
         assert res.returncode == 0, res.stderr

@@ -109,7 +109,8 @@ def _wait_for_outputs(replay: Replay, cluster: Cluster, command: str) -> None:
     (SLURM's records were taken after they had ended): those it names by id, and every job
     submitted since the last such wait. Waits while one runs or could still start, at most 90 s in
     all (one job times out after 60 s)."""
-    reads_results = re.match(r"(cat|ls|sacct)\b", command) or re.match(r"squeue .*-t all", command)
+    # (srun and salloc too: they need the CPUs earlier jobs of the transcript had freed on the oracle)
+    reads_results = re.match(r"(cat|ls|sacct|srun|salloc)\b", command) or re.match(r"squeue .*-t all", command)
     if not reads_results or not (cluster.home / "ledger.db").exists():
         return
     named = re.findall(r"slurm-(\d+)\.out", command)
@@ -125,10 +126,11 @@ def _wait_for_outputs(replay: Replay, cluster: Cluster, command: str) -> None:
         deadline = time.monotonic() + 90
 
         def settled(job_id: int) -> bool:
-            row = conn.execute("SELECT state, held, reason FROM jobs WHERE job_id = ? OR array_job_id = ?",
-                               (job_id, job_id)).fetchall()
+            # (an allocation from salloc --no-shell runs until it is cancelled: waiting for it is pointless)
+            row = conn.execute("SELECT state, held, reason, json_extract(spec, '$.interactive') FROM jobs"
+                               " WHERE job_id = ? OR array_job_id = ?", (job_id, job_id)).fetchall()
             return all(r[0] not in ("PENDING", "RUNNING") or (r[0] == "PENDING" and (bool(r[1]) or r[2] in _STUCK))
-                       for r in row)
+                       or (r[0] == "RUNNING" and r[3]) for r in row)
 
         while not all(settled(j) for j in jobs) and time.monotonic() < deadline:
             time.sleep(0.05)

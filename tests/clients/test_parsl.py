@@ -25,7 +25,7 @@ from parsl.launchers import SrunLauncher  # noqa: E402
 from parsl.providers import SlurmProvider  # noqa: E402
 
 from flowslurm.engine.model import FINISHED_STATES  # noqa: E402
-from tests.conftest import BIN, Cluster, processes_with_env, wait_for  # noqa: E402
+from tests.conftest import BIN, Cluster, wait_for  # noqa: E402
 
 
 @parsl.python_app
@@ -47,15 +47,7 @@ def _job_ids(cluster: Cluster) -> list[int]:
 
 def _job_processes(cluster: Cluster, job_id: int) -> list[int]:
     """Live processes of this test's flowslurm job `job_id` (the worker pool, srun, the batch shell)."""
-    found = []
-    for pid in processes_with_env(f"FLOWSLURM_HOME={cluster.home}\0".encode()):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                if f"\0SLURM_JOB_ID={job_id}\0".encode() in fh.read():
-                    found.append(pid)
-        except OSError:
-            continue
-    return found
+    return cluster.processes("SLURM_JOB_ID", str(job_id))
 
 
 @pytest.fixture

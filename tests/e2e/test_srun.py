@@ -24,16 +24,7 @@ def _sacct(cluster: Cluster, job: int, fields: str = "JobID,JobName,State,ExitCo
 
 
 def _step_processes(cluster: Cluster, job: int, step: int = 0) -> list[int]:
-    """This test's processes of step <job>.<step> (another flowslurm home on the machine has its own <job>.0)."""
-    found = []
-    for pid in processes_with_env(f"FLOWSLURM_HOME={cluster.home}\0".encode()):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                if f"\0FLOWSLURM_STEP={job}.{step}\0".encode() in fh.read():
-                    found.append(pid)
-        except OSError:
-            continue
-    return found
+    return cluster.processes("FLOWSLURM_STEP", f"{job}.{step}")
 
 
 def test_srun_outside_a_job_is_a_job_with_one_step(cluster: Cluster) -> None:
