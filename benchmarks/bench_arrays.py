@@ -65,7 +65,7 @@ def _stop_engine(home: Path) -> None:
 
 
 def _cpu_job_seconds(env: dict[str, str], cwd: Path, poll: bool) -> float:
-    script = f"{sys.executable} -c 'sum(i * i for i in range(6_000_000))'"
+    script = f"{sys.executable} -c 'sum(i * i for i in range(25_000_000))'"
     out = cwd / "cpu.out"
     stop = threading.Event()
 
