@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     Validator = Callable[["Option", Any], None]
 
 ARG_KINDS = ("none", "required", "optional")
-ACTIONS = ("store", "append", "count", "store_true")
+ACTIONS = ("store", "append", "count", "store_true", "store_false")
 SUPPORT_LEVELS = ("honoured", "emulated", "warned", "ignored", "refused")
 BACKENDS = ("local", "mithril")
 
@@ -286,8 +286,8 @@ def record(result: ParsedArgs, opt: Option, value: Any) -> None:
     result.given.append((opt, value))
     if opt.action == "count":
         result.values[opt.dest] = int(result.values.get(opt.dest, 0)) + 1
-    elif opt.action == "store_true":
-        result.values[opt.dest] = True
+    elif opt.action in ("store_true", "store_false"):
+        result.values[opt.dest] = opt.action == "store_true"
     elif opt.action == "append":
         result.values[opt.dest] = [*result.values.get(opt.dest, []), value]
     else:

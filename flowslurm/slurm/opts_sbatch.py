@@ -113,7 +113,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("ntasks", "n", R, "ntasks", "number of tasks to launch", SIZING, RUN),
     _o("nice", None, OPT, "value", "lower the job's priority by this much",
        support("honoured", "honoured", "orders pending jobs"), RUN),
-    _o("no-requeue", None, N, "", "never requeue the job", BOTH, RUN, action="store_true"),
+    _o("no-requeue", None, N, "", "never requeue the job", BOTH, RUN, action="store_false", dest="requeue"),
     _o("ntasks-per-node", None, R, "n", "tasks on each node", SIZING, RUN,
        aliases=("tasks-per-node",)),
     _o("nodes", "N", R, "min[-max]", "number of nodes",

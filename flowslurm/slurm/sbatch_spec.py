@@ -193,7 +193,7 @@ def build(
         mem_per_cpu_mb=mem_per_cpu, gpus=gpus, gres=gres, time_limit=time_limit, time_min=time_min, begin=begin,
         hold=bool(v.get("hold")), dependency=dependency, kill_on_invalid_dep=kill_dep == "yes",
         array=array.indices if array else None, array_text=array.text if array else "",
-        array_throttle=array.throttle if array else 0, requeue=not v.get("no_requeue"), signal=str(v.get("signal") or ""),
+        array_throttle=array.throttle if array else 0, requeue=v.get("requeue") is not False, signal=str(v.get("signal") or ""),
         priority=_priority(str(v["priority"])) if "priority" in v else 0, provider=provider,
     )
     spec.extra["gpus_option"] = bool(v.get("gpus"))

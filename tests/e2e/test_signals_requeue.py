@@ -214,3 +214,17 @@ def test_requeue_survives_a_killed_shepherd(cluster: Cluster) -> None:
     assert (cluster.workdir / f"slurm-{job}.out").read_text() == "run 1\n"
     res = cluster.run("sacct", "-D", "-X", "-j", str(job), "-P", "-o", "JobID,State")
     assert res.stdout == f"JobID|State\n{job}|REQUEUED\n{job}|COMPLETED\n"
+
+
+def test_the_last_of_requeue_and_no_requeue_wins(cluster: Cluster) -> None:
+    """As every sbatch option: the later of --requeue and --no-requeue decides (SBATCH_* and #SBATCH too)."""
+    def requeue_flag(*args: str, env: dict[str, str] | None = None) -> str:
+        job = cluster.submit("--hold", *args, "--wrap", "true", env=env)
+        show = cluster.run("scontrol", "show", "job", str(job)).stdout
+        return show.split("   Requeue=")[1].split()[0]
+
+    assert requeue_flag("--no-requeue", "--requeue") == "1"
+    assert requeue_flag("--requeue", "--no-requeue") == "0"
+    assert requeue_flag("--requeue", env={"SBATCH_NO_REQUEUE": "1"}) == "1"  # the command line outranks the environment
+    assert requeue_flag(env={"SBATCH_NO_REQUEUE": "1"}) == "0"
+    assert requeue_flag() == "1"

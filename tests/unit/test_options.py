@@ -333,7 +333,7 @@ def test_table_is_complete(spec: CommandSpec) -> None:
             assert opt.metavar, opt.long
             assert opt.action in ("store", "append"), opt.long
         else:
-            assert opt.action in ("store_true", "count"), opt.long
+            assert opt.action in ("store_true", "store_false", "count"), opt.long
 
 
 @pytest.mark.parametrize("spec", list(SPECS.values()), ids=list(SPECS))
