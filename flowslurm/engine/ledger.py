@@ -255,6 +255,23 @@ class _Transaction:
         self.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
 
 
+def _use_wal(conn: sqlite3.Connection, patience_s: float = 60.0) -> None:
+    """Put a new ledger in WAL mode. Switching needs the file to itself and SQLite answers "locked"
+    at once, without its busy handler, while others open the same new file: so try again."""
+    import time
+
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 class Ledger:
     """A connection to the ledger. Cheap to open: one file open and a version check."""
 
@@ -267,8 +284,7 @@ class Ledger:
                 os.close(fd)
             self.conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None, check_same_thread=False)
             self.conn.execute("PRAGMA busy_timeout = 60000")
-            if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                self.conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(self.conn)
             self.conn.execute("PRAGMA synchronous = NORMAL")
             migrate(self.conn)
         except sqlite3.Error as exc:
