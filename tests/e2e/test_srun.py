@@ -278,6 +278,7 @@ def test_salloc_runs_steps_and_is_revoked_by_scancel(cluster: Cluster) -> None:
     proc = subprocess.Popen([str(BIN / "salloc"), "sleep", "300"], env=cluster.env, cwd=cluster.workdir, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     job = _running_job(cluster)
+    wait_for(lambda: cluster.processes("SLURM_JOB_ID", str(job)))  # salloc's command runs (the grant came)
     assert cluster.run("scancel", str(job)).returncode == 0
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 143
