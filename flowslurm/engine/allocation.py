@@ -12,6 +12,7 @@ import time
 
 from flowslurm.engine import runner
 from flowslurm.engine.model import FINISHED_STATES
+from flowslurm.engine.model import RUNNING_STATES as ACTIVE  # what release may still end
 from flowslurm.engine.submit import cancel, submit
 from flowslurm.errors import SlurmInputError, SubmitError
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 POLL_S = 0.005
 POLL_MAX_S = 0.1
-ACTIVE = ("RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED")
 REASONS = {"COMPLETED": "None", "FAILED": "NonZeroExitCode", "TIMEOUT": "TimeLimit"}
 
 

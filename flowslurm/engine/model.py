@@ -61,6 +61,8 @@ def raw_id(job_id: int, array_job_id: int | None) -> int:
     return array_job_id if job_id < 0 and array_job_id is not None else job_id
 
 
+# States in which a job holds its allocation (its resources count as taken).
+RUNNING_STATES = ("RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED")
 ACTIVE_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED"})
 FINISHED_STATES = frozenset(STATE_CODES) - ACTIVE_STATES
 

@@ -19,6 +19,7 @@ import time
 from _signal import SIGUSR1
 
 from flowslurm.engine.ledger import JOB_COLUMNS, STEP_COLUMNS, _q
+from flowslurm.engine.model import RUNNING_STATES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ INVALID = "Invalid job id specified"
 DISABLED = "Requested operation is presently disabled"  # ESLURM_DISABLED: the job has --no-requeue
 PENDING = "Job is pending execution"  # ESLURM_JOB_PENDING: nothing to requeue yet
 BATCH_ONLY = "Only batch jobs are accepted or processed"
-RUNNING_STATES = ("RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING")
 DEFAULT_DELAY_S = 121.0  # slurmctld: begin_time = now + credential expiry window (120 s) + 1
 
 

@@ -15,6 +15,7 @@ import os
 import time
 
 from flowslurm.engine import deps
+from flowslurm.engine.model import RUNNING_STATES as ACTIVE_RUNNING
 from flowslurm.record import Record
 
 TYPE_CHECKING = False
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
     from flowslurm.config import Node
     from flowslurm.engine.ledger import Ledger
-
-ACTIVE_RUNNING = ("RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED")
 
 
 class Claim(Record):

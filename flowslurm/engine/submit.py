@@ -9,7 +9,7 @@ from _signal import SIGTERM, SIGUSR1  # plain ints: `signal` builds enums at imp
 from flowslurm import config
 from flowslurm.engine import runner
 from flowslurm.engine.ledger import Ledger
-from flowslurm.engine.model import Job, raw_id
+from flowslurm.engine.model import RUNNING_STATES, Job, raw_id
 from flowslurm.errors import SubmitError
 from flowslurm.slurm.patterns import default_pattern, resolve_output_path
 
@@ -131,7 +131,7 @@ def cancel(ledger: Ledger, job_ids: list[int], uid: int, *, home: str | Path | N
                     (now, uid, uid, job_id),
                 )
                 touched.append(job_id)
-            elif state in ("RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING"):
+            elif state in RUNNING_STATES:
                 conn.execute("UPDATE jobs SET cancel_requested = ? WHERE job_id = ?", (uid, job_id))
                 touched.append(job_id)
                 if shepherd:

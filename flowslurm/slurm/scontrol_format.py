@@ -7,7 +7,7 @@ printed with continuation lines indented by three spaces, or on one line with `-
 
 from __future__ import annotations
 
-from flowslurm.engine.model import raw_id
+from flowslurm.engine.model import RUNNING_STATES, raw_id
 from flowslurm.slurm.patterns import display_path
 from flowslurm.slurm.timeparse import format_duration_sacct, format_time_limit, format_timestamp
 from flowslurm.slurm.values import format_memory
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 VERSION = "22.05.8"
 MIN_JOB_AGE_S = 300
 MAX_ARRAY_SIZE = 1001
-_FINISHED_RUNNING = ("RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING")
+_FINISHED_RUNNING = RUNNING_STATES
 
 
 def render_record(lines: list[str], oneliner: bool = False) -> str:

@@ -15,6 +15,7 @@ import signal
 import time
 
 from flowslurm.engine import runner
+from flowslurm.engine.model import RUNNING_STATES as ACTIVE
 from flowslurm.providers.local import proctree
 
 TYPE_CHECKING = False
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from flowslurm.engine.model import Job
     from flowslurm.providers.local.shepherd import Shepherd
 
-ACTIVE = ("RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED")
 
 
 def _end(sh: Shepherd, state: str, reason: str, sig: int, cancel_uid: int | None = None) -> None:

@@ -302,10 +302,7 @@ class StepLauncher:
         return min(wakes) if wakes else None
 
     def _kill_on_bad_exit(self) -> bool:
-        value = self.v.get("kill_on_bad_exit")
-        if "kill_on_bad_exit" not in self.v:
-            return False
-        return str(value or "1") != "0"
+        return "kill_on_bad_exit" in self.v and str(self.v["kill_on_bad_exit"] or "1") != "0"
 
     def _job_ending(self) -> str | None:
         """'' when the job is being cancelled, 'TIME LIMIT' when it ran out of time, None otherwise."""

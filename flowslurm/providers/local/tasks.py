@@ -58,16 +58,12 @@ class _Relay:
         if not self.label:
             _write_all(self.out, data)
             return
-        data = self.partial + data
-        lines = data.split(b"\n")
-        self.partial = lines.pop()
-        if self.unbuffered and self.partial:
-            lines.append(self.partial)  # SLURM's -u: pass partial lines on too, labelled
-            self.partial = b""
-            text = b"".join(self.label.encode() + line + b"\n" for line in lines[:-1])
-            text += self.label.encode() + lines[-1]
-        else:
-            text = b"".join(self.label.encode() + line + b"\n" for line in lines)
+        *lines, rest = (self.partial + data).split(b"\n")
+        label = self.label.encode()
+        text = b"".join(label + line + b"\n" for line in lines)
+        if self.unbuffered and rest:  # SLURM's -u: a partial line goes on at once, labelled too
+            text, rest = text + label + rest, b""
+        self.partial = rest
         if text:
             _write_all(self.out, text)
 
