@@ -8,10 +8,38 @@ Job ids come from an AUTOINCREMENT key, so they only grow and are never reused, 
 from __future__ import annotations
 
 import os
-try:  # the C module alone: the `sqlite3` package adds only datetime adapters we never use, ~4 ms a start
-    import _sqlite3 as sqlite3
-except ImportError:  # pragma: no cover - an interpreter without the private module
-    import sqlite3  # type: ignore[no-redef]
+import sys
+
+
+def _import_sqlite() -> Any:
+    """The C module alone: the `sqlite3` package adds only datetime adapters we never use (~4 ms a
+    start). On import `_sqlite3` fetches `functools.lru_cache` for its statement cache, and
+    functools drags in collections, operator and more (~6 ms). The same C cache, from `_functools`,
+    is handed over instead when functools is not loaded yet; nothing else sees the stand-in."""
+    try:
+        if "functools" in sys.modules:
+            import _sqlite3
+            return _sqlite3
+        from _functools import _lru_cache_wrapper
+
+        def lru_cache(maxsize: int | None = 128, typed: bool = False) -> Any:
+            return lambda function: _lru_cache_wrapper(function, maxsize, typed, tuple)
+
+        stand_in = type(sys)("functools")
+        stand_in.lru_cache = lru_cache  # type: ignore[attr-defined]
+        sys.modules["functools"] = stand_in
+        try:
+            import _sqlite3
+        finally:
+            if sys.modules.get("functools") is stand_in:
+                del sys.modules["functools"]
+        return _sqlite3
+    except ImportError:  # pragma: no cover - an interpreter without the private modules
+        import sqlite3
+        return sqlite3
+
+
+sqlite3 = _import_sqlite()
 
 from flowslurm.engine.model import Job, Step, task_placeholder
 from flowslurm.errors import LedgerError
@@ -19,6 +47,7 @@ from flowslurm.jsontext import dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import sqlite3  # noqa: F811 - the types; at run time the name is the module _import_sqlite returns
     from collections.abc import Callable, Iterable, Iterator, Sequence
     from pathlib import Path
     from typing import Any

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
-from flowslurm.engine.ledger import Ledger
-from flowslurm.slurm.jobrefs import JobIdSelector
+    from flowslurm.engine.ledger import Ledger
+    from flowslurm.slurm.jobrefs import JobIdSelector
 
 
 def raw_ids(ledger: Ledger, selectors: Iterable[JobIdSelector]) -> list[int]:
