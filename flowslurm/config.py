@@ -14,6 +14,7 @@ from flowslurm.record import FrozenRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
     from typing import Any
 
@@ -39,12 +40,14 @@ def home() -> Path:
     return Path(home_dir())
 
 
-def _config_path() -> str:
-    env = os.environ.get("FLOWSLURM_CONFIG")
-    if env:
-        return env
-    if os.environ.get("FLOWSLURM_HOME"):
-        return os.path.join(os.environ["FLOWSLURM_HOME"], "config.yaml")
+def config_path(environ: Mapping[str, str] | None = None) -> str:
+    """The config file (it may not exist): FLOWSLURM_CONFIG, else config.yaml in FLOWSLURM_HOME
+    when that is set, else in the platformdirs user config dir."""
+    env = os.environ if environ is None else environ
+    if env.get("FLOWSLURM_CONFIG"):
+        return env["FLOWSLURM_CONFIG"]
+    if env.get("FLOWSLURM_HOME"):
+        return os.path.join(env["FLOWSLURM_HOME"], "config.yaml")
     from platformdirs import user_config_dir
 
     return os.path.join(user_config_dir(APP), "config.yaml")
@@ -53,7 +56,7 @@ def _config_path() -> str:
 def config_file() -> Path:
     from pathlib import Path
 
-    return Path(_config_path())
+    return Path(config_path())
 
 
 _settings_cache: dict[str, Any] | None = None
@@ -63,7 +66,7 @@ def settings() -> dict[str, Any]:
     """The parsed config file (empty when there is none). YAML is imported only if a file exists."""
     global _settings_cache
     if _settings_cache is None:
-        path = _config_path()
+        path = config_path()
         data: Any = {}
         if os.path.isfile(path):
             import yaml
@@ -166,3 +169,11 @@ def node() -> Node:
         cluster=str(setting("local", "cluster", "FLOWSLURM_CLUSTER", "flowslurm")),
         account=str(setting("local", "account", "FLOWSLURM_ACCOUNT", "")),
     )
+
+
+def remote_poll_interval() -> float:
+    """Seconds between the engine's batched polls of remote providers (FLOWSLURM_REMOTE_POLL)."""
+    try:
+        return max(0.1, float(setting("engine", "remote_poll_s", "FLOWSLURM_REMOTE_POLL", 5.0)))
+    except (TypeError, ValueError):
+        return 5.0

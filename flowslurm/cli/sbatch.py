@@ -11,6 +11,10 @@ from flowslurm.slurm import directives, sbatch_spec
 from flowslurm.slurm.options import Option, parse_args
 from flowslurm.slurm.opts_sbatch import SPEC
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from flowslurm.providers.base import Placement
+
 WAIT_POLL_FAST_S = 0.02
 WAIT_POLL_MAX_S = 1.0
 
@@ -35,7 +39,8 @@ def _read_script(positionals: list[str], env: Env) -> tuple[str, str | None, lis
     return text, None, positionals[1:]
 
 
-def _test_only(spec: object, report: list[tuple[str, Option, object, str]], env: Env, backend: str) -> int:
+def _test_only(spec: object, report: list[tuple[str, Option, object, str]], env: Env, backend: str,
+               placement: Placement | None) -> int:
     from flowslurm import config
     from flowslurm.engine.ledger import Ledger
     from flowslurm.engine.submit import build_jobs
@@ -46,10 +51,16 @@ def _test_only(spec: object, report: list[tuple[str, Option, object, str]], env:
     row = ledger.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
     next_id = (row[0] if row else 0) + 1
     start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(max(env.now(), jobs[0].begin_time or 0)))
-    env.stderr.write(
-        f"sbatch: Job {next_id} to start at {start} using {jobs[0].num_cpus} processors on nodes {node.name}"
-        f" in partition {node.partition}\n"
-    )
+    if placement is None:
+        env.stderr.write(
+            f"sbatch: Job {next_id} to start at {start} using {jobs[0].num_cpus} processors on nodes {node.name}"
+            f" in partition {node.partition}\n"
+        )
+    else:  # nothing is created: what the provider would be asked for, and what it costs
+        env.stderr.write(f"sbatch: Job {next_id} to start at {start} using {jobs[0].num_cpus} processors"
+                         f" in partition {placement.partition} ({backend})\n")
+        for line in placement.summary:
+            env.stderr.write(f"sbatch: {line}\n")
     for source, opt, value, where in report:
         sup = opt.support.get(backend)
         level = sup.level if sup else "honoured"
@@ -103,13 +114,25 @@ def run(argv: list[str], env: Env) -> int:
         text = directives.wrap_script(str(v["wrap"]))
     from flowslurm.slurm.jobenv import job_user
 
-    backend = env.environ.get("FLOWSLURM_BACKEND") or "local"
-    if backend != "local":
-        raise SubmitError(f"FLOWSLURM_BACKEND={backend}: no such backend here (available: local)")
+    from flowslurm.providers import base
+
+    backend, flow = base.choose_backend(text, v.get("partition"), env.environ)
+    if backend != "local" and backend not in base.REMOTE:
+        raise SubmitError(f"no such backend: {backend} (available: local, {', '.join(base.REMOTE)})")
     spec = sbatch_spec.build(
         v, script=text, argv=script_args, environ=dict(env.environ), cwd=env.cwd, command=command, user=job_user(),
         now=env.now(), provider=backend,
     )
+    placement = None
+    if backend != "local":
+        spec.extra["flow"] = flow
+        provider = base.remote(backend)
+        try:
+            placement = provider.place(spec)
+        finally:
+            provider.close()
+        spec.extra["placement"] = placement.details
+        spec.partition = placement.partition
     spec.extra["umask"] = f"{os.umask(0o022):04o}"
     os.umask(int(spec.extra["umask"], 8))
     spec.extra["submit_host"] = os.uname().nodename.split(".")[0]
@@ -119,7 +142,7 @@ def run(argv: list[str], env: Env) -> int:
         for line in warnings:
             env.stderr.write(line + "\n")
     if v.get("test_only"):
-        return _test_only(spec, merged.report, env, backend)
+        return _test_only(spec, merged.report, env, backend, placement)
     from flowslurm.engine.submit import submit
 
     jobs = submit(spec)

@@ -84,8 +84,11 @@ def _bind(home: Path) -> socket.socket | None:
 
 
 def serve(home: Path) -> None:
+    from flowslurm.engine.remote import RemotePass, busy
+
     ledger = Ledger.open(home)
     node = config.node()
+    remote_pass = RemotePass(ledger, home, poll_interval_s=config.remote_poll_interval())
     sock = _bind(home)
     (home / "engine.pid").write_text(f"{os.getpid()}\n")
     stop = False
@@ -107,9 +110,12 @@ def serve(home: Path) -> None:
             result = schedule(ledger, node, home, now)
             for claim in result.claims:
                 launch(claim, home)
+            remote_busy = busy(ledger)
+            if remote_busy:
+                remote_pass.run(now)
             running = ledger.count(f"state IN ({','.join('?' * len(ACTIVE_RUNNING))}) AND provider = 'local'",
                                    ACTIVE_RUNNING)
-            if result.pending == 0 and running == 0 and not result.claims:
+            if result.pending == 0 and running == 0 and not result.claims and not remote_busy:
                 idle_since = idle_since or now
                 if now - idle_since >= IDLE_EXIT_S:
                     # Stop listening first, then look once more: a job submitted while we were
@@ -123,7 +129,7 @@ def serve(home: Path) -> None:
                     sock, idle_since = _bind(home), None
             else:
                 idle_since = None
-            timeout = TICK_S
+            timeout = min(TICK_S, remote_pass.poll_interval_s) if remote_busy else TICK_S
             if result.next_wakeup is not None:
                 timeout = max(0.0, min(timeout, result.next_wakeup - time.time()))
             if sock is None:
@@ -137,6 +143,7 @@ def serve(home: Path) -> None:
                 except BlockingIOError:
                     pass
     finally:
+        remote_pass.close()
         if sock is not None:
             (home / SOCKET_NAME).unlink(missing_ok=True)
             sock.close()

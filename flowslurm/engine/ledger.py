@@ -136,6 +136,29 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(state, array_job_id, name, partition, array_task_id);
 DROP INDEX IF EXISTS jobs_state;
 """,
+    # v5: cloud jobs. What a job holds at its cloud provider for its current run (a Mithril spot bid
+    # and its instance), what that costs, and whether the bid is still live. The run being billed
+    # costs price_per_hour from allocated_at to released_at (or now); `cost` holds earlier runs'.
+    # A row whose bid is not yet cancelled is a promise the engine keeps: no bid outlives its job.
+    """
+CREATE TABLE IF NOT EXISTS cloud (
+    job_id INTEGER PRIMARY KEY,
+    bid_name TEXT NOT NULL,
+    bid TEXT,
+    bid_live INTEGER NOT NULL DEFAULT 0,
+    instance TEXT,
+    instance_status TEXT,
+    ssh_destination TEXT,
+    instance_type TEXT,
+    region TEXT,
+    price_per_hour REAL,
+    allocated_at REAL,
+    released_at REAL,
+    cost REAL NOT NULL DEFAULT 0,
+    api_key_fid TEXT
+);
+CREATE INDEX IF NOT EXISTS cloud_live ON cloud(bid_live);
+""",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

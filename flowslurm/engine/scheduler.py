@@ -37,12 +37,13 @@ class Claim(Record):
 
 
 class PassResult(Record):
-    __slots__ = ("claims", "pending", "next_wakeup")
+    __slots__ = ("claims", "pending", "next_wakeup", "remote")
 
     def __init__(self, claims: list[Claim] | None = None, pending: int = 0, next_wakeup: float | None = None) -> None:
         self.claims: list[Claim] = [] if claims is None else claims
         self.pending = pending
         self.next_wakeup = next_wakeup  # earliest begin time or dependency delay among pending jobs
+        self.remote = 0  # remote jobs released to their provider in this pass (the daemon starts them)
 
 
 def lock_path(home: str | Path, job_id: int) -> str:
@@ -70,15 +71,19 @@ def _free_resources(conn: sqlite3.Connection, node: Node) -> tuple[int, int, set
     gpus = set(range(node.gpus))
     running_per_array: dict[int, int] = {}
     marks = ",".join("?" * len(ACTIVE_RUNNING))
-    for num_cpus, mem_mb, gpu_ids, array_job_id in conn.execute(
-        f"SELECT num_cpus, mem_mb, gpu_ids, array_job_id FROM jobs WHERE state IN ({marks}) AND provider = 'local'",
+    # A remote job released to its provider counts against its array's throttle from then on, as
+    # it may be granted machines at any moment; it takes nothing from this machine.
+    for num_cpus, mem_mb, gpu_ids, array_job_id, local in conn.execute(
+        f"SELECT num_cpus, mem_mb, gpu_ids, array_job_id, provider = 'local' FROM jobs WHERE state IN ({marks})"
+        " OR (state = 'PENDING' AND provider != 'local' AND launch_token IS NOT NULL)",
         ACTIVE_RUNNING,
     ):
-        cpus -= num_cpus or 0
-        mem -= mem_mb or 0
-        for g in (gpu_ids or "").split(","):
-            if g:
-                gpus.discard(int(g))
+        if local:
+            cpus -= num_cpus or 0
+            mem -= mem_mb or 0
+            for g in (gpu_ids or "").split(","):
+                if g:
+                    gpus.discard(int(g))
         if array_job_id is not None:
             running_per_array[array_job_id] = running_per_array.get(array_job_id, 0) + 1
     return cpus, mem, gpus, running_per_array
@@ -109,6 +114,22 @@ def _split_task(ledger: Ledger, conn: sqlite3.Connection, placeholder: int, new_
                  (new_id, stdout, stderr, placeholder))
 
 
+def _release_remote(ledger: Ledger, conn: sqlite3.Connection, job_id: int, array_id: int | None, node: Node,
+                    now: float) -> None:
+    """A remote job may run: it stays PENDING (reason Resources) until its provider grants machines,
+    and takes a launch token, which hands it to the daemon's remote pass. An array task gets its own
+    id now, as a local one does when it starts."""
+    if job_id < 0 and array_id is not None:
+        new_id = _task_id(ledger, conn, job_id, array_id)
+        _split_task(ledger, conn, job_id, new_id, node)
+        job_id = new_id
+    conn.execute(
+        "UPDATE jobs SET reason = 'Resources', launch_token = ?, eligible_time = COALESCE(eligible_time, ?)"
+        " WHERE job_id = ?",
+        (f"{job_id}-{os.getpid()}-{time.monotonic_ns()}", now, job_id),
+    )
+
+
 def schedule(ledger: Ledger, node: Node, home: str | Path, now: float | None = None) -> PassResult:
     """Run one pass; returns the jobs claimed (to be launched by the caller) and when to look again."""
     now = time.time() if now is None else now
@@ -117,16 +138,18 @@ def schedule(ledger: Ledger, node: Node, home: str | Path, now: float | None = N
         free_cpus, free_mem, free_gpus, running_per_array = _free_resources(conn, node)
         rows = conn.execute(
             "SELECT job_id, held, begin_time, dependency, array_job_id, array_throttle, num_cpus, mem_mb, gpus,"
-            " reason, eligible_time, nodes, json_extract(spec, '$.deadline'), time_limit FROM jobs WHERE state = 'PENDING' AND provider = 'local'"
-            # held jobs got their reason when they were held; thousands of them cost a pass nothing
-            " AND (held IS NULL OR held = '')"
+            " reason, eligible_time, nodes, json_extract(spec, '$.deadline'), time_limit, provider = 'local'"
+            " FROM jobs WHERE state = 'PENDING'"
+            # held jobs got their reason when they were held; thousands of them cost a pass nothing;
+            # a remote job with a launch token is its provider's until it runs
+            " AND (held IS NULL OR held = '') AND (provider = 'local' OR launch_token IS NULL)"
             " ORDER BY priority DESC, job_id"
         ).fetchall()
         result.pending = len(rows)
         blocked = False
         updates: list[tuple[str, float | None, int]] = []
         for (job_id, held, begin, dependency, array_id, throttle, cpus, mem, ngpus, reason, eligible, nodes,
-             deadline, limit) in rows:
+             deadline, limit, local) in rows:
             new_reason = ""
             if deadline is not None and now + max(limit or 0, 0) * 60 > deadline:
                 # it could no longer end by its --deadline: SLURM ends it as DEADLINE (exit 0:1)
@@ -137,7 +160,7 @@ def schedule(ledger: Ledger, node: Node, home: str | Path, now: float | None = N
                 )
                 result.pending -= 1
                 continue
-            if nodes > 1 or cpus > node.cpus:
+            if local and (nodes > 1 or cpus > node.cpus):
                 new_reason = "PartitionConfig"  # can never run on this node; it must not block the queue
             elif held:
                 new_reason = "JobHeldAdmin" if held == "admin" else "JobHeldUser"
@@ -166,6 +189,12 @@ def schedule(ledger: Ledger, node: Node, home: str | Path, now: float | None = N
                 conn.execute("UPDATE jobs SET eligible_time = ? WHERE job_id = ?", (now, job_id))
             if not new_reason and array_id is not None and throttle and running_per_array.get(array_id, 0) >= throttle:
                 new_reason = "JobArrayTaskLimit"
+            if not new_reason and not local:
+                _release_remote(ledger, conn, job_id, array_id, node, now)
+                if array_id is not None:
+                    running_per_array[array_id] = running_per_array.get(array_id, 0) + 1
+                result.remote += 1
+                continue
             if not new_reason:
                 if blocked:
                     new_reason = "Priority"

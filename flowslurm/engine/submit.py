@@ -50,17 +50,26 @@ def _pending_reason(spec: JobSpec, cpus: int, node: Node) -> str:
     return "None"
 
 
+def _remote_resources(spec: JobSpec) -> tuple[int, int]:
+    """(cpus, memory MiB per node) a remote job asks for; its provider's placement already
+    refused what no machine can give."""
+    cpus = max(spec.ntasks * spec.cpus_per_task, spec.nodes, int(spec.extra.get("mincpus", 0)))
+    return cpus, spec.mem_per_cpu_mb * cpus if spec.mem_per_cpu_mb else spec.mem_mb
+
+
 def build_jobs(spec: JobSpec, node: Node, now: float) -> list[Job]:
-    if spec.partition and spec.partition != node.partition:
+    local = spec.provider == "local"
+    if local and spec.partition and spec.partition != node.partition:
         raise SubmitError(f"invalid partition specified: {spec.partition}\n"
                           "Batch job submission failed: Invalid partition name specified")
-    cpus, mem = _resources(spec, node)
+    cpus, mem = _resources(spec, node) if local else _remote_resources(spec)
     data = spec.to_json()
     data.pop("array", None)  # kept as array_text: a list of every index in each task's row costs O(n^2)
     data.update(spec.extra)
     common = dict(
         name=spec.name, user=spec.user, uid=spec.uid, gid=spec.gid, group=spec.group, account=spec.account or node.account or spec.user,
-        partition=node.partition, qos=spec.qos, state="PENDING", reason=_pending_reason(spec, cpus, node),
+        partition=node.partition if local else spec.partition, qos=spec.qos, state="PENDING",
+        reason=_pending_reason(spec, cpus, node) if local else ("JobHeldUser" if spec.hold else "None"),
         submit_time=now, begin_time=spec.begin, time_limit=spec.time_limit, nodes=spec.nodes, ntasks=spec.ntasks,
         cpus_per_task=spec.cpus_per_task, num_cpus=cpus, mem_mb=mem, mem_per_cpu_mb=spec.mem_per_cpu_mb,
         gpus=spec.gpus, tres_per_node=f"gres:{spec.gres}" if spec.gres else "", work_dir=spec.work_dir,

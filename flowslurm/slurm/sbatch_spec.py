@@ -197,6 +197,9 @@ def build(
         priority=_priority(str(v["priority"])) if "priority" in v else 0, provider=provider,
     )
     spec.extra["gpus_option"] = bool(v.get("gpus"))
+    for key in ("gpus", "gpus_per_node"):  # as written: a cloud placement reads the GPU type in them
+        if v.get(key):
+            spec.extra[f"{key}_request"] = str(v[key])
     if "nice" in v:
         spec.nice = _nice(None if v["nice"] is None else str(v["nice"]))
     if "deadline" in v:

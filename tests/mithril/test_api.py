@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from flowslurm import config
+from flowslurm.emulator.server import EmulatorServer as Emulator
 from flowslurm.errors import FlowError
 from flowslurm.providers.mithril import errors
 from flowslurm.providers.mithril.api import DEFAULT_URL, MithrilClient, RetryPolicy
 from flowslurm.providers.mithril.models import Bid, LaunchSpecification, cents_to_dollars, dollars_to_cents
 from tests.mithril.conftest import FAST
-from tests.mithril.emulator import Emulator
 
 A100 = "a100-80gb.sxm.1x"
 REGION = "us-central1-a"

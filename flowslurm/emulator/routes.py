@@ -1,8 +1,9 @@
-"""The emulated endpoints: one function per operation of openapi.json, on `emulator.State`.
+"""The emulated endpoints: one function per operation of openapi.json, on `state.State`.
 
 Each takes a parsed `Request` and returns (status, JSON); refusals raise `ApiError`, which the
 server turns into `{"detail": ...}`. Error texts are the emulator's own (the spec documents none);
 they use the words research saw Mithril use ("already used", "below the minimum", "quota").
+Every handler runs under the state lock (server.dispatch takes it).
 """
 
 from __future__ import annotations
@@ -12,48 +13,25 @@ import json
 import re
 import string
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from flowslurm.emulator.model import (
+    BID_STATUSES,
+    DOLLARS,
+    INSTANCE_STATUSES,
+    MAX_LIMIT,
+    VOLUME_NAME,
+    ApiError,
+    Json,
+    dollars,
+    invalid,
+    now_iso,
+    public,
+)
+
 if TYPE_CHECKING:
-    from tests.mithril.emulator import State
-
-BID_STATUSES = ("Open", "Allocated", "Preempting", "Terminated", "Paused")
-INSTANCE_STATUSES = ("STATUS_NEW", "STATUS_CONFIRMED", "STATUS_INITIALIZING", "STATUS_STARTING", "STATUS_RUNNING",
-                     "STATUS_STOPPING", "STATUS_TERMINATED", "STATUS_RELOCATING", "STATUS_PREEMPTING",
-                     "STATUS_PREEMPTED", "STATUS_REPLACED", "STATUS_PAUSED", "STATUS_ERROR")
-BOOT_SEQUENCE = ("STATUS_NEW", "STATUS_CONFIRMED", "STATUS_INITIALIZING", "STATUS_STARTING", "STATUS_RUNNING")
-MAX_LIMIT = 100
-VOLUME_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-DOLLARS = re.compile(r"^\$(\d{1,7})(?:\.(\d{1,2}))?$")
-Json = dict[str, Any]
-
-
-class ApiError(Exception):
-    """An error answer: `detail` is a string, or FastAPI's list of {loc, msg, type}."""
-
-    def __init__(self, status: int, detail: str | list[Json], headers: dict[str, str] | None = None) -> None:
-        super().__init__(status, detail)
-        self.status, self.detail, self.headers = status, detail, headers or {}
-
-
-def invalid(loc: list[str | int], msg: str, kind: str = "value_error") -> ApiError:
-    return ApiError(422, [{"loc": loc, "msg": msg, "type": kind}])
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
-def dollars(cents: int) -> str:
-    return f"${cents // 100}.{cents % 100:02d}"
-
-
-def public(record: Json) -> Json:
-    """A record as the API shows it: internal `_` keys dropped."""
-    return {k: v for k, v in record.items() if not k.startswith("_")}
-
-
+    from flowslurm.emulator.state import State
 
 
 # -- request parsing helpers ------------------------------------------------------------------------
@@ -170,7 +148,8 @@ def spot_availability(req: Request) -> tuple[int, Any]:
     for (it, region), market in req.state.markets.items():
         allocated = [b["_limit_cents"] for b in req.state.bids.values()
                      if b["status"] == "Allocated" and (b["instance_type"], b["region"]) == (it, region)]
-        rows.append({"fid": market["fid"], "instance_type": it, "region": region, "capacity": market["free"],
+        rows.append({"fid": market["fid"], "instance_type": it, "region": region,
+                     "capacity": req.state.free(market),
                      "last_instance_price": dollars(market["price_cents"]),
                      "lowest_allocated_price": dollars(min(allocated)) if allocated else None,
                      "adjustable_memory": False, "default_image_version": None})
@@ -191,7 +170,7 @@ def current_prices(req: Request) -> tuple[int, Any]:
     market = min(markets, key=lambda m: m["price_cents"])
     return 200, {"spot_price_cents": market["price_cents"], "reserved_price_cents": None,
                  "minimum_price_cents": market["minimum_cents"], "lowest_allocated_bid_cents": None,
-                 "dynamic_win_price_cents": market["price_cents"], "available_capacity": market["free"],
+                 "dynamic_win_price_cents": market["price_cents"], "available_capacity": state.free(market),
                  "total_capacity": market["capacity"]}
 
 
@@ -229,8 +208,8 @@ def create_bid(req: Request) -> tuple[int, Any]:
     if limit_cents < market["minimum_cents"]:
         raise ApiError(400, f"Limit price {dollars(limit_cents)} is below the minimum price "
                             f"{dollars(market['minimum_cents'])} for this instance type and region")
-    if quantity > market["capacity"]:
-        raise ApiError(400, f"Requested {quantity} instances; region {region} has capacity for {market['capacity']}")
+    if quantity > market["limit"]:  # more than the region will ever hold, not merely more than is free now
+        raise ApiError(400, f"Requested {quantity} instances; region {region} has capacity for {market['limit']}")
     quota = state.quota_instances.get(project)
     used = sum(b["instance_quantity"] for b in state.bids.values()
                if b["project"] == project and b["status"] != "Terminated")
@@ -245,7 +224,7 @@ def create_bid(req: Request) -> tuple[int, Any]:
         "launch_specification": {"volumes": volumes, "ssh_keys": ssh_keys, "startup_script": script,
                                  "kubernetes_cluster": spec.get("kubernetes_cluster"),
                                  "image_version": spec.get("image_version"), "memory_gb": spec.get("memory_gb")},
-        "status": "Open", "_limit_cents": limit_cents, "_seq": state.seq(),
+        "status": "Open", "_limit_cents": limit_cents, "_seq": state.seq(), "_open_since": state.clock(),
     }
     return 201, public(state.bids[fid])
 
@@ -279,7 +258,7 @@ def update_bid(req: Request) -> tuple[int, Any]:
         req.state.release(bid, final="STATUS_PAUSED")
         bid["status"] = "Paused"
     elif paused is False and bid["status"] == "Paused":
-        bid["status"] = "Open"
+        bid["status"], bid["_open_since"] = "Open", req.state.clock()
     return 200, public(bid)
 
 
@@ -376,7 +355,8 @@ def list_volumes(req: Request) -> tuple[int, Any]:
 def _volume_name(req: Request) -> str:
     name: str = req.field("name", str)
     if len(name) > 64 or not VOLUME_NAME.match(name):
-        raise invalid(["body", "name"], f"String should match pattern '{VOLUME_NAME.pattern}'", "string_pattern_mismatch")
+        raise invalid(["body", "name"], f"String should match pattern '{VOLUME_NAME.pattern}'",
+                      "string_pattern_mismatch")
     return name
 
 
