@@ -67,6 +67,18 @@ _INTERNAL_COLUMNS = """
 
 _JOB_TYPES = {"float": "REAL", "int": "INTEGER", "str": "TEXT", "bool": "INTEGER"}
 
+# Dollars a cloud job's machines cost so far: earlier runs, plus the run being billed from its
+# allocation until its release (or now). An expression over a `cloud` row.
+CLOUD_COST_SQL = ("(cost + COALESCE(price_per_hour * MAX(0.0, COALESCE(released_at,"
+                  " CAST(strftime('%s', 'now') AS REAL)) - allocated_at) / 3600.0, 0.0))")
+# Columns `rows()` reads from a job's cloud row, for listings (sacct's Cost, PricePerHour, ...).
+_CLOUD_COLUMNS = {
+    "cost": f"printf('%.2f', {CLOUD_COST_SQL})",
+    "price_per_hour": "printf('%.2f', price_per_hour)",
+    "instance_type": "instance_type",
+    "cloud_id": "bid",
+}
+
 
 def _q(names: Iterable[str]) -> str:
     """Column names quoted (some, like "group", are SQL keywords)."""
@@ -459,7 +471,10 @@ class Ledger:
         names = tuple(columns) if "job_id" in columns else ("job_id", *columns)
         cls = _row_class(names)
         exprs = exprs or {}
-        select = ", ".join(f'{exprs[n]} AS "{n}"' if n in exprs else f'jobs."{n}"' for n in names)
+        select = ", ".join(
+            f'{exprs[n]} AS "{n}"' if n in exprs
+            else f'(SELECT {_CLOUD_COLUMNS[n]} FROM cloud WHERE cloud.job_id = jobs.job_id) AS "{n}"'
+            if n in _CLOUD_COLUMNS else f'jobs."{n}"' for n in names)
         cur = self.conn.execute(f"SELECT {select} FROM jobs WHERE {where} ORDER BY {order}", params)
         rows = list(map(tuple.__new__, repeat(cls), cur))
         if with_steps and rows:

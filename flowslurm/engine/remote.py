@@ -23,6 +23,7 @@ import signal
 import time
 
 from flowslurm.engine import requeue
+from flowslurm.engine.ledger import CLOUD_COST_SQL
 from flowslurm.engine.model import RUNNING_STATES
 from flowslurm.errors import FlowError
 from flowslurm.providers import base
@@ -53,15 +54,6 @@ def busy(ledger: Ledger) -> bool:
 def log(home: str | Path, message: str) -> None:
     with open(os.path.join(home, "engine.log"), "a", encoding="utf-8") as fh:
         fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} remote: {message}\n")
-
-
-def cost(row: sqlite3.Row | tuple[float, float | None, float | None, float | None], now: float) -> float:
-    """Dollars spent so far: earlier runs plus the run being billed. `row` is (cost, price_per_hour,
-    allocated_at, released_at)."""
-    earlier, price, since, until = row
-    if not price or since is None:
-        return float(earlier or 0.0)
-    return float(earlier or 0.0) + price * max(0.0, (until or now) - since) / 3600.0
 
 
 class RemotePass:
@@ -216,9 +208,8 @@ class RemotePass:
 
 def _save_handle(conn: sqlite3.Connection, handle: Handle) -> None:
     """A new run's handle: an earlier run's cost is kept, its billing fields are reset."""
-    old = conn.execute("SELECT cost, price_per_hour, allocated_at, released_at FROM cloud WHERE job_id = ?",
-                       (handle.job_id,)).fetchone()
-    spent = cost(old, time.time()) if old else 0.0
+    old = conn.execute(f"SELECT {CLOUD_COST_SQL} FROM cloud WHERE job_id = ?", (handle.job_id,)).fetchone()
+    spent = old[0] if old else 0.0
     conn.execute(
         "INSERT OR REPLACE INTO cloud (job_id, bid_name, bid, bid_live, instance_type, region, price_per_hour,"
         " cost) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",

@@ -446,3 +446,12 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("WCKeyID", 10, "uint", lambda j, c: 0),
     _f("WorkDir", 20, "str", lambda j, c: j.work_dir or None, reads="work_dir"),
 )
+
+# flowslurm's own fields, after SLURM's: not in `--helpformat` or ALL, found by name like the rest.
+# What a cloud job's machines cost (dollars), and what it ran on; empty for local jobs.
+EXTRA_FIELDS: tuple[FieldDef, ...] = (
+    _f("Cost", 10, "str", lambda j, c: getattr(j, "cost", None), reads="cost"),
+    _f("PricePerHour", 12, "str", lambda j, c: getattr(j, "price_per_hour", None), reads="price_per_hour"),
+    _f("InstanceType", 20, "str", lambda j, c: getattr(j, "instance_type", None), reads="instance_type"),
+    _f("CloudId", 16, "str", lambda j, c: getattr(j, "cloud_id", None), reads="cloud_id"),
+)

@@ -18,6 +18,7 @@ from itertools import repeat
 
 from flowslurm.engine.model import Job, Step
 from flowslurm.slurm.sacct_fields import (
+    EXTRA_FIELDS,
     FIELDS,
     Ctx,
     FieldDef,
@@ -27,6 +28,8 @@ from flowslurm.slurm.sacct_fields import (
     job_exit_pair,
     state_text,
 )
+
+_SEARCHED = FIELDS + EXTRA_FIELDS
 
 TYPE_CHECKING = False  # `typing` costs sacct's start-up some 5 ms: annotations only
 if TYPE_CHECKING:
@@ -148,9 +151,9 @@ def _atoi(text: str) -> int:
 
 
 def _find_field(name: str) -> int | None:
-    """The first field (table order) whose name starts with `name`, ignoring case."""
+    """The first field (table order, SLURM's then ours) whose name starts with `name`, ignoring case."""
     low = name.lower()
-    for i, field in enumerate(FIELDS):
+    for i, field in enumerate(_SEARCHED):
         if field.name.lower().startswith(low):
             return i
     return None
@@ -191,7 +194,7 @@ def parse_format(spec: str) -> list[Column]:
         if width is not None:
             widths[index] = width
         chosen.append(index)
-    return [Column(FIELDS[i], widths.get(i, FIELDS[i].width)) for i in chosen]
+    return [Column(_SEARCHED[i], widths.get(i, _SEARCHED[i].width)) for i in chosen]
 
 
 def columns_read(columns: Sequence[Column]) -> tuple[str, ...] | None:

@@ -267,7 +267,7 @@ def test_unsupported_and_warned_options(cluster: Cluster) -> None:
     assert res.stderr == "sbatch: warning: --mail-type has no effect on the local backend (accepted; no mail is sent)\n"
     res = cluster.run("sbatch", "--wrap", "true", env={"FLOWSLURM_BACKEND": "nosuch"})
     assert (res.returncode, res.stderr) == (
-        1, "sbatch: error: FLOWSLURM_BACKEND=nosuch: no such backend here (available: local)\n")
+        1, "sbatch: error: FLOWSLURM_BACKEND: 'nosuch' is not accepted; use local or mithril\n")
     res = cluster.run("sbatch", "-Q", "--mail-type=END", "--wrap", "true")
     assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
 

@@ -121,7 +121,8 @@ class MithrilProvider:
 
     def start(self, job: base.StartJob) -> base.Handle:
         from flowslurm.providers.mithril.models import LaunchSpecification
-        from flowslurm.providers.mithril.startup import build_startup_script, split_secrets
+        from flowslurm.providers.mithril.secrets import split_secrets
+        from flowslurm.providers.mithril.startup import build_startup_script
 
         placed = job.job.spec["placement"]
         _, key_fid = self._ssh_key()
@@ -189,16 +190,13 @@ class MithrilProvider:
         from pathlib import Path
 
         from flowslurm.providers.mithril import upload
-        from flowslurm.providers.mithril.startup import split_secrets
+        from flowslurm.providers.mithril.secrets import split_secrets
 
         script_id = ledger.internal(job.job_id, "script_id")[0]
         _text, _argv, environ = ledger.script(script_id)
-        package = upload.package_files()
-        upload.upload_tree(remote, Path("/"), remote.path(layout.PACKAGE), package)
-        for name, data in upload.shim_scripts().items():
-            remote.put_bytes(data, f"{layout.PACKAGE}/bin/{name}", 0o755)
+        upload.upload_package(remote, layout.PACKAGE)
         work = Path(job.work_dir)
-        upload.upload_tree(remote, work, remote.path(layout.WORKSPACE), upload.collect(work))
+        upload.upload_tree(remote, work, layout.WORKSPACE, upload.collect(work))
         _public, secret = split_secrets(environ)
         if secret:
             remote.put_bytes(json.dumps(secret).encode(), f"{layout.STATE}/env.secret", 0o600)

@@ -148,7 +148,8 @@ def config_path(environ: Mapping[str, str] | None = None) -> str:
 
 def _bad(where: str, key: str, value: object, accepted: str) -> SettingsError:
     shown = "<hidden>" if key.lower().endswith("api_key") else repr(value)
-    return SettingsError(f"{where}: {key}: {shown} is not accepted; {accepted}",
+    place = key if where.startswith("$") else f"{where}: {key}"  # an environment variable names itself
+    return SettingsError(f"{place}: {shown} is not accepted; {accepted}",
                          [f"Fix {key} in {where}"] if not where.startswith("$") else [f"Fix or unset {where[1:]}"])
 
 

@@ -96,7 +96,7 @@ class CloudShepherd:
 
     def _follow(self, remote: object, job: object) -> dict[str, object]:
         """Stream the output files home until the instance writes exit.json; returns its content."""
-        from flowslurm.providers.mithril.remote import LogPuller
+        from flowslurm.providers.mithril.logs import LogPuller
 
         puller = LogPuller(remote, layout.output_pairs(job))  # type: ignore[arg-type]
         asked_cancel = False
