@@ -30,7 +30,9 @@ def _python_env(home: str | Path) -> dict[str, str]:
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
     env["PYTHONPATH"] = package_root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
     for key, value in os.environ.items():
-        if key.startswith("FLOWSLURM_") and key != "FLOWSLURM_JOB_TOKEN":
+        # MITHRIL_*: the cloud provider's settings (and key) when not in config.yaml; FLOW_ROOT: on an
+        # emulated instance, what marks its processes
+        if key.startswith(("FLOWSLURM_", "MITHRIL_")) and key != "FLOWSLURM_JOB_TOKEN" or key == "FLOW_ROOT":
             env.setdefault(key, value)
     return env
 

@@ -514,6 +514,11 @@ def _long_fields() -> dict[str, Field]:
         "packjobidset": _F("HET_JOB_ID_SET", _const("N/A")),
     }
     fields["cpus-per-task"] = fields["cpuspertask"]
+    # flowslurm's own: what a cloud job's machines cost so far and per hour, and what they are
+    for name, header, column in (("cost", "COST", "cost"), ("priceperhour", "PRICE_PER_HOUR", "price_per_hour"),
+                                 ("instancetype", "INSTANCE_TYPE", "instance_type"),
+                                 ("cloudid", "CLOUD_ID", "cloud_id")):
+        fields[name] = _F(header, _per_job(lambda j, c, a=column: getattr(j, a, None), column), nullable=True)
     return fields
 
 

@@ -108,6 +108,11 @@ class MithrilProvider:
         from flowslurm.providers.mithril.placement import Request, choose, describe
         from flowslurm.providers.mithril.settings import effective_partition
 
+        if spec.nodes > 1:  # one node runs the script, srun fans out: not built for instances yet
+            from flowslurm.errors import SubmitError
+
+            raise SubmitError(f"the Mithril backend runs one-node jobs for now (asked: -N {spec.nodes})\n"
+                              "Batch job submission failed: Node count specification invalid")
         directives = spec.extra.get("flow") or {}
         request = Request.from_spec(spec)
         chosen = choose(request, load_catalog(self.client), self.settings, directives)
@@ -126,8 +131,13 @@ class MithrilProvider:
 
         placed = job.job.spec["placement"]
         _, key_fid = self._ssh_key()
+        from flowslurm.providers.mithril.startup import StartupScriptTooLarge
+
         public_env, _secret = split_secrets(job.environ)
-        script = build_startup_script(self._job_json(job, public_env))
+        try:
+            script = build_startup_script(self._job_json(job, public_env))
+        except StartupScriptTooLarge:  # the environment travels over SSH alone (upload sends it all)
+            script = build_startup_script(self._job_json(job, {}))
         bid = self.client.create_bid(
             project=self.project, region=placed["region"], instance_type=placed["instance_type"],
             limit_price=placed["limit_price"], instance_quantity=int(placed["instance_quantity"]),
@@ -151,6 +161,7 @@ class MithrilProvider:
             "time_limit_s": None if job.time_limit is None else int(job.time_limit) * 60,
             "bid": None, "bid_name": start.start_key, "api_url": self.settings.api_url,
             "ssh_user": self.settings.ssh_user, "num_nodes": int(placed["instance_quantity"]),
+            "array_job_id": job.array_job_id, "array_task_id": job.array_task_id,
         }
 
     def poll(self, handles: Sequence[base.Handle]) -> dict[int, base.Observation]:
@@ -190,16 +201,21 @@ class MithrilProvider:
         from pathlib import Path
 
         from flowslurm.providers.mithril import upload
-        from flowslurm.providers.mithril.secrets import split_secrets
+        from flowslurm.providers.mithril.startup import SCRIPT_FILE
 
         script_id = ledger.internal(job.job_id, "script_id")[0]
-        _text, _argv, environ = ledger.script(script_id)
+        text, _argv, environ = ledger.script(script_id)
         upload.upload_package(remote, layout.PACKAGE)
         work = Path(job.work_dir)
-        upload.upload_tree(remote, work, layout.WORKSPACE, upload.collect(work))
-        _public, secret = split_secrets(environ)
-        if secret:
-            remote.put_bytes(json.dumps(secret).encode(), f"{layout.STATE}/env.secret", 0o600)
+        files = upload.collect(work)
+        if job.spec.get("open_mode") != "append":  # the run starts them afresh: an old copy there would
+            outputs = {Path(local) for _, local in layout.output_pairs(job)}  # read as this run's output
+            files = [f for f in files if work / f not in outputs]
+        upload.upload_tree(remote, work, layout.WORKSPACE, files)
+        # The script and the whole environment go over SSH too (0600): the startup script may have
+        # had to leave them out to stay under Mithril's size limit; secrets are only ever sent here.
+        remote.put_bytes(text.encode("utf-8", "surrogateescape"), SCRIPT_FILE, 0o700)
+        remote.put_bytes(json.dumps(environ).encode(), f"{layout.STATE}/env.secret", 0o600)
         key = self._job_api_key(job, ledger)
         if key:
             remote.put_bytes(key.encode(), f"{layout.STATE}/api.key", 0o600)

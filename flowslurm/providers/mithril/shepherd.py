@@ -30,6 +30,10 @@ from flowslurm.errors import FlowError
 from flowslurm.providers import base
 from flowslurm.providers.mithril import layout
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from flowslurm.providers.mithril.remote import Remote
+
 POLL_S = 1.0
 CONNECT_DEADLINE_S = 600.0
 END_STATES = ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL")
@@ -68,8 +72,13 @@ class CloudShepherd:
         try:
             remote = cloud.connect(destination, instance, CONNECT_DEADLINE_S)
             try:
-                if not remote.exists(layout.STATE + "/ready"):
+                if not remote.exists(layout.STATE + "/ready"):  # a new run (not a shepherd taking over)
+                    self._wait_for_startup(remote)
                     cloud.upload(remote, job, self.ledger)
+                    if job.spec.get("open_mode") != "append":  # as the run truncates its files there
+                        for _, local in layout.output_pairs(job):
+                            if os.path.isfile(local):
+                                os.truncate(local, 0)
                 self._mark_running()
                 outcome = self._follow(remote, job)
             finally:
@@ -88,6 +97,21 @@ class CloudShepherd:
         from flowslurm.engine import runner
 
         runner.after_change(self.ledger, self.home, config.node())
+
+    def _wait_for_startup(self, remote: Remote) -> None:
+        """Upload only once the startup script has made the directories (and given them to the SSH
+        user): it says so in `status`."""
+        deadline = time.monotonic() + CONNECT_DEADLINE_S
+        while True:
+            try:
+                word = remote.get_bytes(layout.STATE + "/status").decode().strip()
+            except FileNotFoundError:
+                word = ""
+            if word and word != "booting":
+                return
+            if time.monotonic() > deadline:
+                raise FlowError(f"the instance's startup script did not get ready within {CONNECT_DEADLINE_S:.0f} s")
+            time.sleep(0.2)
 
     def _mark_running(self) -> None:
         with self.ledger.write() as conn:
@@ -116,6 +140,7 @@ class CloudShepherd:
                     outcome = None  # written as we read: the next look sees it whole
                 if isinstance(outcome, dict):
                     puller.final()
+                    remote.put_bytes(b"", layout.STATE + "/collected", 0o644)  # type: ignore[attr-defined]
                     return outcome
             deadline = time.monotonic() + POLL_S
             while not self.nudged and time.monotonic() < deadline:
