@@ -133,6 +133,8 @@ def run(argv: list[str], env: Env) -> int:
             provider.close()
         spec.extra["placement"] = placement.details
         spec.partition = placement.partition
+        if "requeue" not in v:  # neither --requeue nor --no-requeue: the provider's default
+            spec.requeue = bool(placement.details.get("requeue", True))
     spec.extra["umask"] = f"{os.umask(0o022):04o}"
     os.umask(int(spec.extra["umask"], 8))
     spec.extra["submit_host"] = os.uname().nodename.split(".")[0]

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from flowslurm.engine.spec import JobSpec
 
 PRIORITY_BASE = 4294901760
+# flowslurm's own credentials: never written to the ledger, so never passed on to jobs either.
+CREDENTIALS = frozenset({"MITHRIL_API_KEY"})
 NOT_AVAILABLE = "Batch job submission failed: Requested node configuration is not available"
 
 
@@ -107,7 +109,8 @@ def submit(
     now = time.time()
     jobs = build_jobs(spec, node, now)
     with ledger.write() as conn:
-        script_id = ledger.insert_script(conn, spec.script, spec.argv, spec.environ)
+        environ = {k: v for k, v in spec.environ.items() if k not in CREDENTIALS}
+        script_id = ledger.insert_script(conn, spec.script, spec.argv, environ)
 
         def prepare(job: Job) -> None:
             job.stdout, job.stderr = output_paths(job, spec.output, spec.error, node.name)

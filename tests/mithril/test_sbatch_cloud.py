@@ -161,3 +161,51 @@ def test_faults_never_make_a_second_bid(cloud: Cloud) -> None:
     assert c.wait_done(job_id, timeout=JOB_TIMEOUT) == "COMPLETED"
     assert len(cloud.bids()) == 1
     assert "survived" in (c.workdir / f"slurm-{job_id}.out").read_text()
+
+
+def test_polling_is_batched_across_jobs(cloud: Cloud) -> None:
+    c = cloud.cluster
+    started = [c.workdir / f"started-{i}" for i in range(3)]
+    jobs = [c.submit("--wrap", f"echo up > {s.name}.remote; sleep 4") for s in started]
+    for job_id in jobs:
+        c.wait_state(job_id, "RUNNING", timeout=JOB_TIMEOUT)
+    fids = {str(b["fid"]) for b in cloud.live_bids()}
+    assert len(fids) == 3
+    for job_id in jobs:
+        assert c.wait_done(job_id, timeout=JOB_TIMEOUT) == "COMPLETED"
+    lists = [r for r in cloud.mithril.requests() if r["method"] == "GET" and r["path"] == "/v2/instances"]
+    asked = [set(",".join(r["query"].get("bid_fid_in", [])).split(",")) for r in lists]
+    # Once all three bids were live, each poll asked for all of them in one listing request.
+    assert any(fids <= bids for bids in asked)
+    assert all(len(bids) <= 100 for bids in asked)
+
+
+def test_backend_chosen_by_partition_or_flow_line_and_the_key_stays_secret(cloud: Cloud) -> None:
+    c = cloud.cluster
+    del c.env["FLOWSLURM_BACKEND"]
+    local = c.submit("--wrap", "echo here")
+    assert c.wait_done(local) == "COMPLETED"
+    by_partition = c.submit("-p", "mithril", "--wrap", "echo by partition")
+    script = c.workdir / "flow.sh"
+    script.write_text("#!/bin/sh\n#SBATCH -J flowline\n#FLOW backend=mithril\necho by flow line\n")
+    by_line = c.submit(str(script))
+    listed = c.run("squeue", "-h", "-o", "%i %P")
+    assert f"{by_partition} mithril" in listed.stdout and f"{by_line} mithril" in listed.stdout
+    for job_id, text in ((by_partition, "by partition"), (by_line, "by flow line")):
+        assert c.wait_done(job_id, timeout=JOB_TIMEOUT) == "COMPLETED"
+        assert (c.workdir / f"slurm-{job_id}.out").read_text() == text + "\n"
+    assert cloud.posts() == 2
+    key = cloud.mithril.api_key
+    shown = c.run("scontrol", "show", "job", str(by_line)).stdout + c.run("sacct", "-l", "-P").stdout
+    assert key not in shown
+    for path in c.home.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+
+
+def test_time_limit_is_enforced_on_the_instance(cloud: Cloud) -> None:
+    c = cloud.cluster
+    job_id = c.submit("--time=1", "--wrap", "echo started; sleep 600")
+    assert c.wait_done(job_id, timeout=JOB_TIMEOUT + 60) == "TIMEOUT"
+    assert "started" in (c.workdir / f"slurm-{job_id}.out").read_text()
+    wait_for(lambda: not cloud.live_bids(), timeout=30)

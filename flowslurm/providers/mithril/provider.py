@@ -120,6 +120,7 @@ class MithrilProvider:
             "instance_type": chosen.instance_type, "instance_type_name": chosen.instance_type_name,
             "region": chosen.region, "instance_quantity": chosen.instance_quantity,
             "limit_price": chosen.limit_price, "spot_price_cents": chosen.spot_price_cents,
+            "requeue": bool(directives.get("requeue", self.settings.requeue)),  # after a preemption
         }
         partition = effective_partition(spec.partition, directives) or "mithril"
         return base.Placement(partition, describe(chosen), details)
