@@ -178,7 +178,7 @@ def _log(home: str, message: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    job_id, token, _lock_fd = int(argv[0]), argv[1], int(argv[2])  # the lock stays held until we exit
+    job_id, token = int(argv[0]), argv[1]  # argv[2]: the job's launch lock, inherited and held until we exit
     CloudShepherd(job_id, token).run()
     return 0
 

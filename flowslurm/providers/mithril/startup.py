@@ -21,22 +21,15 @@ Mithril takes at most 10,000 characters of startup script. `render` picks the fi
 fits: the script itself (under 9,000), a gzip+base64 bootstrap that unpacks it, or, for a batch
 script too big even for that, job.json without the batch script (`script_file` names where the
 client must upload it instead). `build_startup_script` and `needs_script_upload` are the two
-answers the client needs; `render` gives both at once.
-
-The client also uploads the flowslurm package: `package_files` lists what to upload to
-$FLOW_ROOT/opt/flowslurm (the package and the bin/ shims), `install_package` writes it locally.
-"""
+answers the client needs; `render` gives both at once."""
 
 from __future__ import annotations
-
-import os
 
 from flowslurm.record import FrozenRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
-    from pathlib import Path
+    from collections.abc import Mapping
     from typing import Any
 
 MAX_CHARS = 10_000  # Mithril's documented limit for a startup script
@@ -46,7 +39,6 @@ PACKAGE_DIR = "/opt/flowslurm"
 WORKSPACE_DIR = "/workspace"
 LOG_FILE = "/var/log/flowslurm/startup.log"
 SCRIPT_FILE = STATE_DIR + "/script"  # where the client uploads a batch script left out of job.json
-COMMANDS = ("sbatch", "srun", "squeue", "scancel", "sacct", "scontrol", "sinfo", "salloc")
 
 DEFAULT_GRACE_S = 300  # after the time limit, before the backstop: the shepherd's own TIMEOUT comes first
 DEFAULT_UPLOAD_WAIT_S = 1800
@@ -292,47 +284,3 @@ def compressed(text: str, job_id: int) -> str:
 
     payload = base64.encodebytes(gzip.compress(text.encode("utf-8", "surrogateescape"), 9, mtime=0)).decode()
     return _BOOT.replace("@JOB_ID@", str(int(job_id))).replace("@PAYLOAD@", payload)
-
-
-# ---- the package upload --------------------------------------------------------------------------
-
-def shim_text(command: str) -> str:
-    """bin/<command> on the instance: run flowslurm's command from the package next to bin/."""
-    if command not in COMMANDS:
-        raise ValueError(f"not a flowslurm command: {command}")
-    return (
-        "#!/bin/sh\n"
-        f"# flowslurm's {command}, from the package uploaded next to this bin/ directory\n"
-        'here=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)\n'
-        f'PYTHONPATH="$here${{PYTHONPATH:+:$PYTHONPATH}}" exec "${{FLOWSLURM_PYTHON:-python3}}" '
-        f"-c 'from flowslurm.cli.{command} import main; main()' \"$@\"\n"
-    )
-
-
-def package_files(source: str | Path | None = None) -> Iterator[tuple[str, bytes, int]]:
-    """(relative path, content, mode) of everything to upload to $FLOW_ROOT/opt/flowslurm: the
-    flowslurm package's files (no bytecode caches) and bin/ shims for the SLURM commands."""
-    root = str(source) if source is not None else os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.dirname(os.path.abspath(__file__)))))
-    package = os.path.join(root, "flowslurm")
-    for dirpath, dirnames, filenames in os.walk(package):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith("."))
-        for name in sorted(filenames):
-            if name.endswith((".pyc", ".pyo")) or name.startswith("."):
-                continue
-            path = os.path.join(dirpath, name)
-            with open(path, "rb") as fh:
-                yield os.path.relpath(path, root), fh.read(), 0o644
-    for command in COMMANDS:
-        yield f"bin/{command}", shim_text(command).encode(), 0o755
-
-
-def install_package(dest: str | Path, source: str | Path | None = None) -> None:
-    """Write `package_files` under `dest` (what the client's upload puts in $FLOW_ROOT/opt/flowslurm)."""
-    for rel, content, mode in package_files(source):
-        path = os.path.join(str(dest), rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.chmod(path, mode)
