@@ -27,6 +27,7 @@ from flowslurm.engine.ledger import CLOUD_COST_SQL
 from flowslurm.engine.model import RUNNING_STATES
 from flowslurm.errors import FlowError
 from flowslurm.providers import base
+from flowslurm.providers.local.proctree import alive
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ class RemotePass:
                 state = "CONFIGURING"
             if cancel_uid is not None and state == "CONFIGURING":
                 _end(conn, job_id, "CANCELLED", now, cancelled_by=cancel_uid)
-            elif obs.phase == base.READY and state in RUNNING_STATES and not _alive(shepherd):
+            elif obs.phase == base.READY and state in RUNNING_STATES and not (shepherd and alive(shepherd)):
                 from flowslurm.engine.scheduler import take_lock
 
                 fd = take_lock(self.home, job_id)
@@ -226,18 +227,6 @@ def _end(conn: sqlite3.Connection, job_id: int, state: str, now: float, *, reaso
     )
     conn.execute("UPDATE steps SET state = 'CANCELLED', end_time = ? WHERE job_id = ? AND state = 'RUNNING'",
                  (now, job_id))
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _stop_shepherd(pid: int | None) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import time
 
+from flowslurm.providers.mithril.filelock import FileLock
 from flowslurm.providers.mithril.models import Auction, InstanceType
 
 TYPE_CHECKING = False
@@ -128,34 +129,6 @@ def _write_cache(path: Path, catalog: Catalog) -> None:
             pass  # a cache we could not write only costs a refetch
 
 
-class _Lock:
-    """An flock on a lock file, waited for at most `wait_s` (then the holder is ignored)."""
-
-    def __init__(self, path: Path, wait_s: float) -> None:
-        self.path, self.wait_s, self.fd = path, wait_s, -1
-
-    def __enter__(self) -> _Lock:
-        import fcntl
-
-        try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return self
-        deadline = time.monotonic() + self.wait_s
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except OSError:
-                if time.monotonic() >= deadline:
-                    return self
-                time.sleep(0.02)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)  # closing drops the lock
-
-
 def load_catalog(client: MithrilClient, *, directory: str | os.PathLike[str] | None = None,
                  max_age_s: float = MAX_AGE_S, now: Callable[[], float] = time.time,
                  refresh: bool = False) -> Catalog:
@@ -168,7 +141,7 @@ def load_catalog(client: MithrilClient, *, directory: str | os.PathLike[str] | N
     path = folder / CACHE_NAME
     if not refresh and (cached := _read_cache(path, client.base_url, now(), max_age_s)) is not None:
         return cached
-    with _Lock(folder / (CACHE_NAME + ".lock"), LOCK_WAIT_S):
+    with FileLock(folder / (CACHE_NAME + ".lock"), LOCK_WAIT_S):
         if not refresh and (cached := _read_cache(path, client.base_url, now(), max_age_s)) is not None:
             return cached  # another process refreshed it while this one waited
         catalog = fetch_catalog(client, now())

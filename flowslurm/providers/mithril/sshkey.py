@@ -19,6 +19,7 @@ import json
 import os
 
 from flowslurm.errors import FlowError
+from flowslurm.providers.mithril.filelock import FileLock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -176,31 +177,6 @@ def _cache_key(client: MithrilClient, project_fid: str, public_key: str) -> str:
     return f"{client.base_url} {project_fid} {_fingerprint(public_key)}"
 
 
-class _Lock:
-    """An flock on `key_dir/.lock`: two sbatch processes must not make two keys or register twice."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.fd = path, -1
-
-    def __enter__(self) -> _Lock:
-        import fcntl
-        import time
-
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except OSError:
-                if time.monotonic() >= deadline:
-                    return self  # a stuck holder: go on (the API lookup still prevents duplicates)
-                time.sleep(0.02)
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
-
-
 def ensure_ssh_key(client: MithrilClient, settings: Settings, project_fid: str, key_dir: str | os.PathLike[str],
                    *, verify: bool = False) -> tuple[Path, str]:
     """(private key path, ssh key fid) for bids in `project_fid`, registering the key if needed.
@@ -209,7 +185,7 @@ def ensure_ssh_key(client: MithrilClient, settings: Settings, project_fid: str, 
 
     folder = Path(key_dir)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _Lock(folder / ".lock"):
+    with FileLock(folder / ".lock", LOCK_WAIT_S):
         private = Path(os.path.expanduser(settings.ssh_key)) if settings.ssh_key else _own_key(folder)
         public = public_key_of(private)
         cache_path = folder / CACHE_NAME
