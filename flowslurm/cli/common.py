@@ -77,11 +77,15 @@ def option_warnings(prog: str, report: list[tuple[str, Option, object, str]], ba
     from flowslurm.errors import SubmitError
 
     lines, seen = [], set()
-    for _source, opt, _value, _where in report:
+    for _source, opt, value, _where in report:
         sup = opt.support.get(backend)
         if sup is None or opt.dest in seen:
             continue
         seen.add(opt.dest)
+        if backend == "local" and opt.dest.startswith("container_"):  # a runtime, sane mounts: before the job exists
+            from flowslurm.providers.local.container import check_option
+
+            check_option(opt.dest, value)
         if sup.level == "refused":
             raise SubmitError(f"--{opt.long} is not supported on the {backend} backend: {sup.note}")
         if sup.level in ("warned", "ignored"):

@@ -25,8 +25,10 @@ NODES = support("warned", "ignored", "only this host exists", "instances are not
 # Accepted, but the local engine does not act on them yet: users get a warning, never silence.
 NOT_YET = support("warned", "warned", "not implemented yet")
 ROOT_ONLY = support("refused", "refused", "running as another user is not supported")
-# Containers are not wired to a runtime yet: refusing beats silently running outside the image.
-EXTENSION = support("refused", "refused", "flowslurm extension (pyxis spelling); containers are not available yet")
+# pyxis's container options (shared by sbatch, srun and salloc): on the local backend podman or docker
+# runs the script or tasks in the image (flowslurm/providers/local/container.py, docs/containers.md).
+EXTENSION = support("emulated", "refused", "flowslurm extension (pyxis spelling): runs in podman or docker on this machine",
+                    "flowslurm extension (pyxis spelling); containers are not available on this backend yet")
 CLUSTER = support("emulated", "emulated", "only the local cluster exists; its own name is accepted")
 
 RUN, CONS, CR, AFF, GPU, HELP, OTHER, EXT = (

@@ -259,9 +259,9 @@ def test_scancel_signal_reaches_batch_shell_without_ending_job(cluster: Cluster)
 
 
 def test_unsupported_and_warned_options(cluster: Cluster) -> None:
-    res = cluster.run("sbatch", "--container-image=alpine", "--wrap", "true")
+    res = cluster.run("sbatch", "--container=/bundle", "--wrap", "true")  # (--container-image: test_containers.py)
     assert res.returncode == 1
-    assert res.stderr.startswith("sbatch: error: --container-image is not supported on the local backend")
+    assert res.stderr.startswith("sbatch: error: --container is not supported on the local backend")
     res = cluster.run("sbatch", "--mail-type=END", "--wrap", "true")
     assert res.returncode == 0
     assert res.stderr == "sbatch: warning: --mail-type has no effect on the local backend (accepted; no mail is sent)\n"

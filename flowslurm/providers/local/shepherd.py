@@ -26,6 +26,10 @@ from flowslurm.errors import SlurmInputError
 from flowslurm.providers.local import proctree
 from flowslurm.slurm import jobenv
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from flowslurm.providers.local.container import Container
+
 EXIT_LAUNCH_FAILED = 53  # what SLURM reports when the batch step cannot open its files or work dir
 OOM_SIGNAL_CODE = 125
 
@@ -90,6 +94,7 @@ class Shepherd:
         self.job_id = job_id
         self.token = token
         self.cancel_uid: int | None = None
+        self.container: Container | None = None  # --container-image: the script runs in it (container.py)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     # ---- signals from scancel / the engine ---------------------------------------------------
@@ -159,6 +164,18 @@ class Shepherd:
         stderr = files[2]
         # SLURM_TASK_PID is the batch shell's own pid: a tiny sh sets it, then execs the script.
         argv_sh = ["/bin/sh", "-c", 'SLURM_TASK_PID=$$; export SLURM_TASK_PID; exec "$@"', "slurmstepd", script_path, *argv]
+        if job.spec.get("container_image"):  # --container-image: podman/docker runs the script in the image
+            from flowslurm.providers.local import container
+
+            try:
+                self.container = container.for_job(job, self.home, self.token)
+            except SlurmInputError as err:  # no runtime any more, or a mount source that is gone
+                self._log(stderr, err.message)
+                self._finish(job, time.time(), "FAILED", "JobLaunchFailure", 0, EXIT_LAUNCH_FAILED, "CANCELLED")
+                return
+            assert self.container is not None
+            argv_sh, env = self.container.command(self.container.prefix, [script_path, *argv], env,
+                                                  extra_volumes=[f"{script_path}:{script_path}:ro"])
         proc = Child(argv_sh, env, job.work_dir, files, umask)
         env_task_pid = proc.pid
         with self.ledger.write() as conn:
@@ -263,6 +280,8 @@ class Shepherd:
                                  "processes may have been killed by the cgroup out-of-memory handler.")
         # The batch script is done: nothing of the job may outlive it (SLURM's proctrack does the same).
         proctree.signal_job(self.token, signal.SIGKILL, proc.pid)
+        if self.container is not None and status < 0:  # its client was killed: `--rm` may not have happened
+            self.container.remove()
         if pidfd is not None:
             os.close(pidfd)
         if ending is not None:
@@ -285,7 +304,7 @@ class Shepherd:
             except (ProcessLookupError, PermissionError):
                 pass
         elif scope == "full":
-            proctree.signal_job(self.token, int(signum), shell_pid)
+            self._signal_all(int(signum), shell_pid)
         else:  # SLURM's default: job steps (processes srun started), never the batch step
             for pid in proctree.job_pids(self.token, also="SLURM_STEP_ID"):
                 if pid != shell_pid:
@@ -296,8 +315,17 @@ class Shepherd:
 
     def _terminate(self, proc: Child) -> float:
         for sig in proctree.SIGNALS_TERMINATE:
-            proctree.signal_job(self.token, sig, proc.pid)
+            self._signal_all(sig, proc.pid)
         return time.time() + self.node.kill_wait_s
+
+    def _signal_all(self, sig: int, shell_pid: int) -> None:
+        """Every process of the job. In a container, the runtime's client (the shell pid) is spared:
+        the container's processes carry the token and get the signal once, directly; the runtime is
+        asked only when none of them can be seen."""
+        if self.container is None:
+            proctree.signal_job(self.token, sig, shell_pid)
+        elif not proctree.signal_job(self.token, sig) and sig != signal.SIGCONT:
+            self.container.kill(sig)
 
     def _log_steps(self, fd: int, job: Job, why: str) -> None:
         """slurmstepd's line for each running srun step, which ends with the job."""

@@ -133,6 +133,11 @@ class StepLauncher:
         if self.spec.gpus > job.gpus:
             raise SlurmInputError(
                 f"Unable to create step for job {job.job_id}: Invalid generic resource (gres) specification", 1)
+        if self.v.get("container_image") or job.spec.get("container_image"):  # before the step exists
+            from flowslurm.providers.local.container import NO_RUNTIME, runtime
+
+            if runtime() is None:
+                raise SlurmInputError(NO_RUNTIME, 1)
 
     def _commands(self) -> list[list[str]]:
         if self.v.get("multi_prog"):
@@ -173,6 +178,17 @@ class StepLauncher:
             environ["SLURM_GPUS_ON_NODE"] = str(spec.gpus)
         environ.pop("SLURM_TASK_PID", None)
         return environ
+
+    def _container(self) -> Any:
+        """srun --container-image (or the allocation's): the container each task runs in, or None."""
+        if not (self.v.get("container_image") or self.job.spec.get("container_image")):
+            return None
+        from flowslurm import config
+        from flowslurm.providers.local.container import for_step
+
+        ids = [g for g in (self.job.gpu_ids or "").split(",") if g]
+        return for_step(self.v, self.job, config.home_dir(), self.token, self.number, self.spec.work_dir,
+                        ids[: self.spec.gpus] if self.spec.gpus else ids)
 
     # ---- streams ----------------------------------------------------------------------------
 
@@ -236,6 +252,7 @@ class StepLauncher:
             self.env.stderr.flush()
             run.install_signals(CAUGHT)
             environ = self._base_environ()
+            run.container = self._container()
             for task in range(self.ntasks):
                 streams = self._streams(task, devnull_r, devnull_w, cache)
                 task_env = dict(environ, SLURM_PROCID=str(task), SLURM_LOCALID=str(task))
@@ -249,6 +266,8 @@ class StepLauncher:
             for fd in (devnull_r, devnull_w, *cache.values()):
                 os.close(fd)
         run.wait(self._on_event)
+        if run.container is not None and any(t.status is not None and t.status < 0 for t in run.tasks):
+            run.container.remove()  # a killed client leaves its container behind: `--rm` did not run
         if self.unreported:
             self._report(self.unreported)
         outcome = self._outcome(run.tasks)

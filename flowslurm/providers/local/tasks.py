@@ -21,6 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from flowslurm.providers.local.container import Container
+
 STEP_VAR = "FLOWSLURM_STEP"
 _CHUNK = 65536
 
@@ -97,6 +99,7 @@ class StepRun:
         self.relays: dict[int, _Relay] = {}
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.pending_signals: list[int] = []
+        self.container: Container | None = None  # srun --container-image: each task runs in one (container.py)
 
     # ---- launching ----------------------------------------------------------------------------
 
@@ -117,6 +120,8 @@ class StepRun:
         env[STEP_VAR] = self.marker
         if self.token:
             env[proctree.TOKEN_VAR] = self.token
+        if self.container is not None:  # the runtime's client runs the task in a container; markers go inside
+            argv, env = self.container.command(f"{self.container.prefix}-{task_id}", argv, env, stdio=(fds[0], fds[1]))
         pid = os.fork()
         if pid == 0:  # the task: its own process group (so srun's signals reach it on purpose only), then exec
             try:
@@ -200,6 +205,8 @@ class StepRun:
                 pid, status = task.pid, 0
             if pid:
                 task.status = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                if self.container is not None and 128 < task.status <= 192:  # podman/docker: 128+N = killed by N
+                    task.status = 128 - task.status
                 task.ended_at = time.monotonic()
                 ended.append(task)
         return ended
