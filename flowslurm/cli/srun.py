@@ -60,8 +60,9 @@ def run(argv: list[str], env: Env) -> int:
         v, script="", argv=command, environ=dict(env.environ), cwd=env.cwd, command=command[0], user=job_user(),
         now=env.now(), provider=backend,
     )
-    if v.get("pty"):
+    if v.get("pty") and not _tty(env):
         _check_pty(env)
+        v["pty"] = False  # disregarded, as SLURM's srun does off a terminal
     from flowslurm import config
     from flowslurm.engine.ledger import Ledger
 

@@ -17,7 +17,7 @@ STEP = support("honoured", "honoured")
 NO_EFFECT = sb.NO_EFFECT
 NO_BINDING = sb.NO_BINDING
 NO_PLUGINS = support("ignored", "ignored", "accepted; no MPI or launch plugins: tasks are plain processes")
-INTERACTIVE_LATER = support("warned", "warned", "not implemented yet: runs without a pseudo-terminal")
+PTY = support("honoured", "warned", "", "not implemented yet: runs without a pseudo-terminal")
 REFUSED_X11 = support("refused", "refused", "no X11 forwarding on this backend")
 NOT_YET = sb.NOT_YET
 
@@ -77,7 +77,7 @@ OWN: tuple[Option, ...] = (
     _o("preserve-env", "E", N, "", "pass SLURM_NNODES and SLURM_NTASKS through unchanged", STEP, RUN,
        action="store_true"),
     _o("prolog", None, R, "program", "run this on the submit host before the step", NOT_YET, RUN),
-    _o("pty", None, N, "", "run task 0 in a pseudo-terminal", INTERACTIVE_LATER, RUN, action="store_true"),
+    _o("pty", None, N, "", "run task 0 in a pseudo-terminal", PTY, RUN, action="store_true"),
     _o("quit-on-interrupt", None, N, "", "one Ctrl-C ends the step", STEP, RUN, action="store_true"),
     _o("relative", "r", R, "n", "start the step on this node of the allocation", sb.ONE_NODE, RUN),
     _o("resv-ports", None, OPT, "count", "reserve communication ports for the step", NO_EFFECT, RUN),

@@ -250,14 +250,22 @@ class StepLauncher:
         try:
             self.env.stdout.flush()
             self.env.stderr.flush()
-            run.install_signals(CAUGHT)
+            run.install_signals(CAUGHT + (signal.SIGWINCH,) if self.v.get("pty") else CAUGHT)
             environ = self._base_environ()
             run.container = self._container()
+            if self.v.get("pty"):  # task 0 on a terminal of its own; the others' output is dropped, as SLURM's
+                from flowslurm.providers.local.tasks import Pty
+
+                run.pty = Pty(0, 1)
             for task in range(self.ntasks):
                 streams = self._streams(task, devnull_r, devnull_w, cache)
+                if run.pty is not None and task:
+                    streams = (Stream(fd=devnull_r), Stream(fd=devnull_w), Stream(fd=devnull_w))
                 task_env = dict(environ, SLURM_PROCID=str(task), SLURM_LOCALID=str(task))
                 run.start(task, commands[task], task_env, self.spec.work_dir, streams)
         except BaseException:
+            if run.pty is not None:
+                run.pty.restore()
             run.forward(signal.SIGKILL)
             steps.finish(self.ledger, self.job, self.number, name, "FAILED", 1, 0, self.ntasks, self.ncpus,
                          self.node.name, self.start_time)
@@ -265,7 +273,11 @@ class StepLauncher:
         finally:
             for fd in (devnull_r, devnull_w, *cache.values()):
                 os.close(fd)
-        run.wait(self._on_event)
+        try:
+            run.wait(self._on_event)
+        finally:
+            if run.pty is not None:
+                run.pty.restore()
         if run.container is not None and any(t.status is not None and t.status < 0 for t in run.tasks):
             run.container.remove()  # a killed client leaves its container behind: `--rm` did not run
         if self.unreported:
@@ -363,6 +375,9 @@ class StepLauncher:
             run.forward(signal.SIGKILL)
         elif sig == signal.SIGPIPE:
             run.forward(signal.SIGKILL)
+        elif sig == signal.SIGWINCH:
+            if run.pty is not None:
+                run.pty.resize()
         elif sig != signal.SIGCONT:
             run.forward(sig)
 

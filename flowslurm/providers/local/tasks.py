@@ -38,6 +38,43 @@ class Stream(Record):
         self.label = label
 
 
+class Pty:
+    """srun --pty: task 0 runs on a pseudo-terminal of its own, in its own session with the
+    terminal as its controlling one; srun copies its own terminal's keys in (raw, so Ctrl-C
+    reaches the task's foreground program through the pty's line discipline) and the output out,
+    and passes window size changes on."""
+
+    def __init__(self, user_in: int, user_out: int) -> None:
+        import termios
+        import tty
+
+        self.user_in, self.user_out = user_in, user_out
+        self.reading = True  # until the user's terminal ends
+        self.master, self.slave = os.openpty()
+        os.set_inheritable(self.master, False)
+        self.saved = termios.tcgetattr(user_in)
+        self.resize()
+        tty.setraw(user_in, termios.TCSANOW)
+
+    def resize(self) -> None:
+        import fcntl
+        import termios
+
+        try:
+            size = fcntl.ioctl(self.user_in, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)  # the task's foreground gets SIGWINCH
+        except OSError:
+            pass
+
+    def restore(self) -> None:
+        import termios
+
+        try:
+            termios.tcsetattr(self.user_in, termios.TCSADRAIN, self.saved)  # keys typed ahead stay for the shell
+        except termios.error:
+            pass
+
+
 class Task(Record):
     __slots__ = ("task_id", "pid", "status", "ended_at")
 
@@ -100,6 +137,7 @@ class StepRun:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.pending_signals: list[int] = []
         self.container: Container | None = None  # srun --container-image: each task runs in one (container.py)
+        self.pty: Pty | None = None  # srun --pty: task 0's terminal
 
     # ---- launching ----------------------------------------------------------------------------
 
@@ -108,8 +146,11 @@ class StepRun:
         fds: list[int] = []
         parent_ends: list[tuple[int, Stream]] = []
         to_close: list[int] = []
+        on_pty = self.pty is not None and task_id == 0
         for target, stream in enumerate(streams):
-            if stream.fd is not None:
+            if on_pty:
+                fds.append(self.pty.slave)  # type: ignore[union-attr]
+            elif stream.fd is not None:
                 fds.append(stream.fd)
             else:
                 r, w = os.pipe2(os.O_CLOEXEC)
@@ -125,7 +166,14 @@ class StepRun:
         pid = os.fork()
         if pid == 0:  # the task: its own process group (so srun's signals reach it on purpose only), then exec
             try:
-                os.setpgid(0, 0)
+                if on_pty:  # a session of its own, the pty its controlling terminal
+                    import fcntl
+                    import termios
+
+                    os.setsid()
+                    fcntl.ioctl(fds[0], termios.TIOCSCTTY, 0)
+                else:
+                    os.setpgid(0, 0)
                 os.chdir(cwd)
                 if umask is not None:
                     os.umask(umask)
@@ -149,6 +197,10 @@ class StepRun:
                     os._exit(code)
         for fd in to_close:
             os.close(fd)
+        if on_pty:
+            os.close(self.pty.slave)  # type: ignore[union-attr]  # the task holds it now: its exit ends the output
+            os.set_blocking(self.pty.master, False)  # type: ignore[union-attr]
+            self.relays[self.pty.master] = _Relay(self.pty.master, self.pty.user_out, "", True)  # type: ignore[union-attr]
         for r, stream in parent_ends:
             os.set_blocking(r, False)
             assert stream.relay_to is not None
@@ -213,11 +265,27 @@ class StepRun:
 
     def _pump(self, timeout: float) -> None:
         fds = [self.wake_r, *self.relays]
+        pty = self.pty
+        keys = pty.user_in if pty is not None and pty.reading and pty.master in self.relays else None
+        if keys is not None:
+            fds.append(keys)
         try:
             ready, _, _ = select.select(fds, [], [], max(timeout, 0.0))
         except InterruptedError:
             return
         for fd in ready:
+            if fd == keys:  # what the user types goes to the task's terminal as it is
+                try:
+                    data = os.read(fd, _CHUNK)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if data:
+                    _write_all(pty.master, data)  # type: ignore[union-attr]
+                else:
+                    pty.reading = False  # type: ignore[union-attr]
+                continue
             if fd == self.wake_r:
                 try:
                     while os.read(self.wake_r, 512):
@@ -230,6 +298,8 @@ class StepRun:
                 data = os.read(fd, _CHUNK)
             except BlockingIOError:
                 continue
+            except OSError:  # EIO: a pty whose task (and every holder of its slave end) is gone
+                data = b""
             if data:
                 relay.feed(data)
             else:
