@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 POLL_S = 1.0
 CONNECT_DEADLINE_S = 600.0
+SETUP_DEADLINE_S = 900.0  # an instance not set up this long after it was granted ends the job (NODE_FAIL)
 END_STATES = ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL")
 
 
@@ -92,6 +93,13 @@ class CloudShepherd:
                              (time.time(), self.job_id))
         except FlowError as exc:  # the engine's next poll decides: requeue, NODE_FAIL, or a new shepherd
             _log(self.home, f"job {self.job_id}: {exc.message}")
+            from flowslurm.providers.mithril.remote import HostKeyChanged
+
+            setting_up = self._state() == "CONFIGURING"
+            if isinstance(exc, HostKeyChanged) or (setting_up and time.time() - (job.start_time or 0) > SETUP_DEADLINE_S):
+                # an instance we may not trust, or one we could not set up: the job ends, the
+                # engine's next pass cancels its bid (no instance bills on for nothing)
+                self._record({"state": "NODE_FAIL", "exit_code": 0, "signal": 0})
         finally:
             cloud.close()
         from flowslurm.engine import runner
@@ -146,6 +154,10 @@ class CloudShepherd:
             while not self.nudged and time.monotonic() < deadline:
                 time.sleep(0.05)
             self.nudged = False
+
+    def _state(self) -> str:
+        row = self.ledger.conn.execute("SELECT state FROM jobs WHERE job_id = ?", (self.job_id,)).fetchone()
+        return str(row[0]) if row else ""
 
     def _cancel_requested(self) -> bool:
         row = self.ledger.conn.execute("SELECT cancel_requested FROM jobs WHERE job_id = ?", (self.job_id,)).fetchone()
