@@ -56,6 +56,9 @@ def compatibility() -> str:
 def outputs() -> dict[Path, str]:
     files = {ROOT / "man" / "man1" / f"{name}.1": render_man(spec, INTROS[name]) for name, spec in SPECS.items()}
     files[ROOT / "docs" / "compatibility.md"] = compatibility()
+    from flowslurm.cli.flow import manpage
+
+    files[ROOT / "man" / "man1" / "flow.1"] = manpage.render()
     return files
 
 

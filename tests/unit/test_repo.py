@@ -35,7 +35,7 @@ def test_installed_commands_and_shims() -> None:
     bin/ shim (for a checkout) lead to the same `main` of flowslurm.cli.<command>."""
     files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["script-files"]
     names = {Path(f).name for f in files}
-    assert names == {"sbatch", "srun", "salloc", "squeue", "scancel", "sacct", "scontrol", "sinfo"}
+    assert names == {"sbatch", "srun", "salloc", "squeue", "scancel", "sacct", "scontrol", "sinfo", "flow"}
     for file in files:
         name = Path(file).name
         text = (ROOT / file).read_text()

@@ -29,6 +29,8 @@ import os
 import sys
 import time
 
+from flowslurm.providers.mithril import layout
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -38,9 +40,10 @@ if TYPE_CHECKING:
     from flowslurm.engine.ledger import Ledger
     from flowslurm.engine.model import Job
 
-STATE_DIR = "/var/lib/flowslurm"
-PACKAGE_BIN = "/opt/flowslurm/bin"
-WORKSPACE_DIR = "/workspace"
+STATE_DIR = layout.STATE
+PACKAGE_BIN = layout.PACKAGE + "/bin"
+WORKSPACE_DIR = layout.WORKSPACE
+OTHER_OUTPUT_DIR = layout.OTHER_OUTPUT
 EXIT_STATES = frozenset({"COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL"})
 SYSTEM_PATHS = ("/dev/", "/proc/", "/sys/")  # the instance's own, never under FLOW_ROOT
 POLL_S = 0.2
@@ -176,6 +179,10 @@ def build_job(job: Mapping[str, Any], script: str, node: Node, root: str) -> Job
     row.stdout = local_path(str(job.get("stdout") or f"{WORKSPACE_DIR}/slurm-{job_id}.out"), root, work_dir)
     row.stderr = local_path(str(job["stderr"]), root, work_dir) if job.get("stderr") else row.stdout
     row.stdin = local_path(str(job.get("stdin") or "/dev/null"), root, work_dir)
+    other = root + OTHER_OUTPUT_DIR  # where output named outside the working directory lands (layout.py)
+    for path in (row.stdout, row.stderr):
+        if path.startswith(other + "/"):
+            os.makedirs(other, exist_ok=True)
     row.priority = max(1, PRIORITY_BASE - job_id)
     row.spec["export"] = "ALL"  # the environment stored is already the exported one (see job_environ)
     row.spec["submitted_export"] = data.get("export", "ALL")
