@@ -30,7 +30,7 @@ def test_help_lists_every_command(cluster: Cluster) -> None:
     res = flow(cluster, "--help")
     assert res.returncode == 0
     for name in ("init", "run", "status", "logs", "ssh", "cancel", "instances", "volumes", "mount", "upload-code",
-                 "completion"):
+                 "completion", "dev"):
         assert f"\n  {name} " in res.stdout
     sub = flow(cluster, "run", "--help")
     assert "--max-price-per-hour" in sub.stdout and "--no-upload-code" in sub.stdout and sub.returncode == 0

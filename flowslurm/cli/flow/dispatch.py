@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "volumes": ("volumes", "create, list and delete persistent volumes"),
     "mount": ("mount", "attach a volume to a running task"),
     "upload-code": ("upload_code", "upload this directory to a running cloud task"),
+    "dev": ("dev", "a persistent dev environment; each -c command in a fresh container"),
     "completion": ("completion", "print shell completion for bash or zsh"),
 }
 
