@@ -17,21 +17,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_cli import once  # noqa: E402 - one way to time a whole command, shared by the benchmarks
 PEER_HELP_S = 0.185  # flow-compute 3.28.2 `flow --help`, median of 10 (research notes)
 ENTRY = "import sys; sys.argv = ['flow', *sys.argv[1:]]; from flowslurm.cli.flow import main; main()"
-
-
-def once(argv: list[str], env: dict[str, str], cwd: str) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv} failed: {proc.stderr.decode()}")
-    return elapsed
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: str, runs: int) -> float:
