@@ -5,9 +5,12 @@ and is removed after, --reset and --stop clean up. Every test removes what it st
 
 from __future__ import annotations
 
+import json
+import select
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -151,10 +154,63 @@ def test_reset_removes_containers_and_keeps_the_environment(dcluster: Cluster) -
     assert flow(c, "dev", "-c", "echo still").stdout == "still\n"
 
 
-def test_cloud_dev_vm_is_a_bid_that_stays_up(cloud: object) -> None:
-    """Mithril through the emulator: `flow dev -i TYPE` keeps a bid up with no time limit; --stop
-    ends it. (Running -c commands on it is not available yet: it says so, and what to use instead.)"""
+def test_cloud_command_line_and_code_fingerprint(tmp_path: Path) -> None:
+    """What runs on the VM, checked without one: the mount under the VM's root, the labels --reset
+    finds, `sh -c` with the command as one word; and a fingerprint that changes with the code only."""
+    from types import SimpleNamespace
+
+    from flowslurm.api import dev
+
+    task = SimpleNamespace(task_id="task-7", job_id=7)
+    line = dev.remote_run_argv(task, "echo 'a b'; exit 3", "img:1", runtime="/usr/bin/podman",  # type: ignore[arg-type]
+                               root="/sandbox/root", name="flow-dev-7-x", interactive=False)
+    assert "/usr/bin/podman run --rm --name flow-dev-7-x --label flowslurm.dev=task-7" in line
+    assert "--label flowslurm.root=/sandbox/root" in line
+    assert "-v /sandbox/root/workspace:/workspace -w /workspace" in line
+    assert line.endswith("--entrypoint= img:1 sh -c 'echo '\"'\"'a b'\"'\"'; exit 3'") and " -i " not in line
+    docker = dev.remote_run_argv(task, "true", "img", runtime="/usr/bin/docker", root="",  # type: ignore[arg-type]
+                                 name="n", interactive=True)
+    assert "--label flowslurm.root=/" in docker and "-v /workspace:/workspace" in docker and " -i" in docker
+    assert '--user "$(id -u):$(id -g)"' in docker and "--gpus all" in docker
+    (tmp_path / "a.txt").write_text("one\n")
+    first = dev.code_fingerprint(str(tmp_path), [Path("a.txt")])
+    assert dev.code_fingerprint(str(tmp_path), [Path("a.txt")]) == first
+    (tmp_path / "a.txt").write_text("one more\n")
+    assert dev.code_fingerprint(str(tmp_path), [Path("a.txt")]) != first
+
+
+def _vm_containers(task: str, under: str) -> list[str]:
+    """This machine's containers of the cloud dev environment `task` whose VM root is under `under`
+    (the emulated VMs share this machine's podman; the root label keeps other homes' apart)."""
+    res = subprocess.run(["podman", "ps", "-a", "--format", "json", "--filter", f"label=flowslurm.dev={task}"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    found = json.loads(res.stdout or "[]")
+    return [n for c in found if str((c.get("Labels") or {}).get("flowslurm.root", "")).startswith(under)
+            for n in (c.get("Names") or [])]
+
+
+@pytest.fixture
+def vm(cloud: object, image_env: dict[str, str]) -> Iterator[object]:
+    """The module's emulator, with nothing of a dev environment left behind by the test: the dev
+    VM stopped, its bid gone, its containers (which live in this machine's podman) removed."""
+    yield cloud
     c = cloud
+    listed = c.flow("dev", "--status", "--json")  # type: ignore[attr-defined]
+    task = json.loads(listed.stdout).get("task_id") if listed.returncode == 0 else None
+    c.flow("dev", "--stop")  # type: ignore[attr-defined]
+    wait_for(lambda: not c.live_bids(), timeout=30)  # type: ignore[attr-defined]
+    if task:
+        left = _vm_containers(task, str(c.mithril.state_dir))  # type: ignore[attr-defined]
+        if left:
+            subprocess.run(["podman", "rm", "-f", "-t", "0", "--ignore", *left], capture_output=True, timeout=60)
+
+
+def test_cloud_dev_vm_runs_commands_in_containers_over_ssh(vm: object, image_env: dict[str, str]) -> None:
+    """Mithril through the emulator: `flow dev -i TYPE` keeps a bid up with no time limit; `-c`
+    uploads the code to the VM's /workspace and runs the command in a fresh container of the image
+    there, output and exit code passed through; --reset removes its containers; --stop ends it."""
+    c = vm
     first = c.flow("dev", "-i", "a100")  # type: ignore[attr-defined]
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("Started dev environment task-") and "Mithril a100" in first.stdout
@@ -164,8 +220,57 @@ def test_cloud_dev_vm_is_a_bid_that_stays_up(cloud: object) -> None:
     other = c.flow("dev", "-i", "h100")  # type: ignore[attr-defined]
     assert other.returncode == 3 and "runs on a100" in other.stderr
     wait_for(lambda: c.live_bids(), timeout=30)  # type: ignore[attr-defined]
-    todo = c.flow("dev", "-c", "true", "--image", IMAGE)  # type: ignore[attr-defined]
-    assert todo.returncode != 0 and "not available for a cloud dev VM yet" in todo.stderr and "flow ssh" in todo.stderr
+    if image_env.get("CONTAINERS_CONF"):  # podman here needs settings: give the VM them, where it reads them
+        root = c.flow("ssh", task, "--", 'printf %s "$FLOW_ROOT"', timeout=90)  # type: ignore[attr-defined]
+        assert root.returncode == 0 and root.stdout.startswith("/"), root.stderr
+        conf = Path(root.stdout) / "etc" / "containers" / "containers.conf"
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(Path(image_env["CONTAINERS_CONF"]).read_text())
+
+    work = c.workdir  # type: ignore[attr-defined]
+    (work / "dev-code.txt").write_text("the dev code\n")
+    (work / ".flowignore").write_text("dev-secret.txt\n")
+    (work / "dev-secret.txt").write_text("stays home\n")
+    shown = "cat /etc/os-release; ls /workspace; pwd; cat dev-code.txt"
+    res = c.flow("dev", "--image", IMAGE, "-c", shown, timeout=180)  # type: ignore[attr-defined]
+    assert res.returncode == 0, res.stderr
+    assert 'NAME="flowslurm test image"' in res.stdout  # the image's file, not the VM's
+    listing = res.stdout.split()
+    assert "dev-code.txt" in listing and "dev-secret.txt" not in listing  # uploaded, .flowignore honoured
+    assert "/workspace" in listing and res.stdout.endswith("the dev code\n")
+
+    code = c.flow("dev", "--image", IMAGE, "-c", "echo out; echo err >&2; exit 3",  # type: ignore[attr-defined]
+                  timeout=120)
+    assert code.returncode == 3 and code.stdout == "out\n" and "err\n" in code.stderr, code.stderr
+    piped = c.flow("dev", "--image", IMAGE, "--", "cat", "-", input="from stdin\n",  # type: ignore[attr-defined]
+                   timeout=120)
+    assert piped.returncode == 0 and piped.stdout == "from stdin\n", piped.stderr
+    (work / "dev-code.txt").write_text("changed\n")  # a change is uploaded before the next command
+    changed = c.flow("dev", "--image", IMAGE, "-c", "cat dev-code.txt", timeout=120)  # type: ignore[attr-defined]
+    assert changed.stdout == "changed\n", changed.stderr
+    under = str(c.mithril.state_dir)  # type: ignore[attr-defined]
+    wait_for(lambda: not _vm_containers(task, under), timeout=10, interval=0.1)  # --rm: nothing left
+
+    proc = subprocess.Popen([str(BIN / "flow"), "dev", "--image", IMAGE, "-c", "echo started; sleep 60"], cwd=work,
+                            env=c.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # type: ignore[attr-defined]
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready and proc.stdout.readline() == b"started\n"  # streamed while the command still runs
+        wait_for(lambda: _vm_containers(task, under), timeout=60, interval=0.2)
+        reset = c.flow("dev", "--reset", timeout=120)  # type: ignore[attr-defined]
+        assert reset.returncode == 0, reset.stderr
+        assert reset.stdout == f"Removed 1 container; {task} stays up.\n", reset.stdout
+        assert _vm_containers(task, under) == []
+        proc.wait(timeout=60)
+        assert proc.returncode != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert c.live_bids()  # type: ignore[attr-defined]
+    assert c.flow("dev", "--reset").stdout == f"Removed 0 containers; {task} stays up.\n"  # type: ignore[attr-defined]
+
     stopped = c.flow("dev", "--stop")  # type: ignore[attr-defined]
     assert stopped.returncode == 0 and f"Stopped dev environment {task}" in stopped.stdout
     wait_for(lambda: not c.live_bids(), timeout=30)  # type: ignore[attr-defined]

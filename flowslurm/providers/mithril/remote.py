@@ -308,6 +308,14 @@ class Remote:
         with self._guard("running a command"):
             return self._run(command, timeout_s, stdin)
 
+    def exec_channel(self, command: str, timeout_s: float = 60.0) -> Any:
+        """A paramiko channel already running `command`, for a caller that streams its output as it
+        comes (`flow dev -c`); the caller reads it and closes it."""
+        channel = self._transport.open_session(timeout=timeout_s)
+        self.exec_count += 1
+        channel.exec_command(command)
+        return channel
+
     def _run(self, command: str, timeout_s: float,
              stdin: bytes | Callable[[Writer], Any] | None) -> tuple[int, str, str]:
         deadline = time.monotonic() + timeout_s
