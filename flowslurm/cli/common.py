@@ -155,3 +155,12 @@ def main_wrapper(prog: str, run: Callable[[list[str], Env], int]) -> Callable[[]
         os._exit(code)
 
     return main
+
+
+def local_allocation_only(backend: str) -> None:
+    """srun and salloc outside a job make their allocation on this machine only: an interactive
+    allocation on a cloud backend goes through its dev VM (`flow dev`), not a bid per command."""
+    if backend != "local":
+        raise SlurmInputError(
+            f"interactive allocations are not available on the {backend} backend (FLOWSLURM_BACKEND={backend});"
+            " `flow dev -c CMD` runs commands on a cloud dev VM, or unset FLOWSLURM_BACKEND to allocate here", 1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 
-from flowslurm.cli.common import Env, answer_info, main_wrapper, option_warnings
+from flowslurm.cli.common import Env, answer_info, local_allocation_only, main_wrapper, option_warnings
 from flowslurm.slurm import sbatch_spec
 from flowslurm.slurm.options import env_argv, parse_args
 from flowslurm.slurm.opts_salloc import INPUT_ENV, SPEC
@@ -33,6 +33,7 @@ def run(argv: list[str], env: Env) -> int:
                                 ("command line", cli, "argv")])
     v = merged.values
     backend = env.environ.get("FLOWSLURM_BACKEND") or "local"
+    local_allocation_only(backend)
     if not v.get("quiet"):
         for line in option_warnings("salloc", [r for r in merged.report if r[0] == "command line"], backend):
             env.stderr.write(line + "\n")

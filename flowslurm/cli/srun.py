@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from flowslurm.cli.common import Env, answer_info, main_wrapper, option_warnings
+from flowslurm.cli.common import Env, answer_info, local_allocation_only, main_wrapper, option_warnings
 from flowslurm.errors import SlurmInputError
 from flowslurm.slurm import sbatch_spec
 from flowslurm.slurm.options import env_argv, parse_args
@@ -75,6 +75,7 @@ def run(argv: list[str], env: Env) -> int:
 
         job, token = steps.allocation(ledger, job_id)
         return _step(v, spec, command, job, token, ledger, home, node, env)
+    local_allocation_only(backend)
     return _with_allocation(v, spec, command, ledger, home, node, env)
 
 

@@ -209,3 +209,12 @@ def test_time_limit_is_enforced_on_the_instance(cloud: Cloud) -> None:
     assert c.wait_done(job_id, timeout=JOB_TIMEOUT + 60) == "TIMEOUT"
     assert "started" in (c.workdir / f"slurm-{job_id}.out").read_text()
     wait_for(lambda: not cloud.live_bids(), timeout=30)
+
+
+def test_srun_and_salloc_do_not_make_cloud_allocations(cloud: Cloud) -> None:
+    c = cloud.cluster
+    for cmd in (["srun", "hostname"], ["salloc", "hostname"]):
+        res = c.run(*cmd)
+        assert res.returncode == 1 and "interactive allocations are not available on the mithril backend" in res.stderr
+        assert "Traceback" not in res.stderr
+    assert cloud.posts() == 0
