@@ -126,6 +126,16 @@ def _identity() -> tuple[str, int, int, str, str]:
     return user, uid, gid, group, home
 
 
+def flow_image(spec: Mapping[str, Any]) -> str:
+    """The container image a Flow task (or `#FLOW image=`) asked for, "" when none. It lives in the
+    spec's `flow` directives, which the local backend does not read: the agent turns it into the
+    job's `container_image` here, so the instance's local backend runs the job in that image as it
+    runs `--container-image` (an explicit `--container-image` wins)."""
+    directives = spec.get("flow") or {}
+    image = directives.get("image") if isinstance(directives, dict) else None
+    return str(image or "").strip()
+
+
 def build_job(job: Mapping[str, Any], script: str, node: Node, root: str) -> Job:
     """The ledger row for job.json's job on this node: the submitter's spec, with this machine's paths,
     user and resources. The user is the one the job runs as here (the SSH user): SLURM_JOB_USER and
@@ -141,6 +151,10 @@ def build_job(job: Mapping[str, Any], script: str, node: Node, root: str) -> Job
     fields = {k: v for k, v in data.items() if k in slots and k not in ("script", "argv", "environ", "extra", "array")}
     extra = dict(data.get("extra") or {})
     extra.update({k: v for k, v in data.items() if k not in slots})
+    image = flow_image(extra)
+    if image and not extra.get("container_image"):  # `#FLOW image=`, `--image`, YAML `image:`
+        extra["container_image"] = image
+        log(f"the job runs in container image {image}")
     spec = JobSpec(script=script, argv=list(job.get("argv") or []), environ={}, extra=extra, **fields)
     ws = local_path(WORKSPACE_DIR, root)
     work_dir = local_path(str(job.get("work_dir") or WORKSPACE_DIR), root, ws)

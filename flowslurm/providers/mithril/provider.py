@@ -3,10 +3,11 @@
 - place: the cheapest instance type that fits the job's request, from the cached catalog.
 - start: a bid named by the engine's start key (create_bid finds an earlier attempt by that name,
   so a retried start never makes a second bid), with a startup script that holds the job's
-  description, and the user's SSH key.
+  description, the user's SSH key, and a Flow task's volumes (attached to every instance of the bid).
 - poll: every live bid's instances in ceil(N/100) listing requests.
 - cancel: DELETE the bid (and revoke the job's own API key); an already-gone bid is fine.
-- connect / upload: what the shepherd (flowslurm.providers.mithril.shepherd) does over SSH.
+- connect / upload: what the shepherd (flowslurm.providers.mithril.shepherd) does over SSH; the
+  working directory is left out when the task said `upload_code=False` / `#FLOW upload-code=no`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from flowslurm.providers.mithril import layout
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
     from typing import Any
 
     from flowslurm.engine.ledger import Ledger
@@ -143,7 +145,8 @@ class MithrilProvider:
             project=self.project, region=placed["region"], instance_type=placed["instance_type"],
             limit_price=placed["limit_price"], instance_quantity=int(placed["instance_quantity"]),
             name=job.start_key, idempotency_key=job.start_key,
-            launch_specification=LaunchSpecification(volumes=(), ssh_keys=(key_fid,), startup_script=script),
+            launch_specification=LaunchSpecification(volumes=task_volumes(job.job), ssh_keys=(key_fid,),
+                                                     startup_script=script),
         )
         spot = placed.get("spot_price_cents")
         price = (spot / 100.0) * int(placed["instance_quantity"]) if spot else _dollars(bid.limit_price)
@@ -208,11 +211,15 @@ class MithrilProvider:
         text, _argv, environ = ledger.script(script_id)
         upload.upload_package(remote, layout.PACKAGE)
         work = Path(job.work_dir)
-        files = upload.collect(work)
-        if job.spec.get("open_mode") != "append":  # the run starts them afresh: an old copy there would
-            outputs = {Path(local) for _, local in layout.output_pairs(job)}  # read as this run's output
-            files = [f for f in files if work / f not in outputs]
-        upload.upload_tree(remote, work, layout.WORKSPACE, files)
+        files: list[Path | tuple[Path, str]] = []
+        if uploads_code(job):
+            files.extend(upload.collect(work))
+            if job.spec.get("open_mode") != "append":  # the run starts them afresh: an old copy there would
+                outputs = {Path(local) for _, local in layout.output_pairs(job)}  # read as this run's output
+                files = [f for f in files if isinstance(f, tuple) or work / f not in outputs]
+        sent = {work / f for f in files if not isinstance(f, tuple)}
+        files.extend(pair for pair in needed_files(job) if pair[0] not in sent)
+        upload.upload_tree(remote, work, layout.WORKSPACE, files)  # makes the workspace even when empty
         # The script and the whole environment go over SSH too (0600): the startup script may have
         # had to leave them out to stay under Mithril's size limit; secrets are only ever sent here.
         remote.put_bytes(text.encode("utf-8", "surrogateescape"), SCRIPT_FILE, 0o700)
@@ -240,6 +247,46 @@ class MithrilProvider:
         with ledger.write() as conn:
             conn.execute("UPDATE cloud SET api_key_fid = ? WHERE job_id = ?", (made.fid, job.job_id))
         return made.secret.reveal()
+
+
+def task_volumes(job: Job) -> tuple[str, ...]:
+    """The volume fids a Flow task attaches (spec `volumes`, resolved at submit by
+    flowslurm.api.submission, each with its volume_id and mount_path): they go in the bid's launch
+    specification, so every instance of the bid (a requeued run's too) boots with them."""
+    found: list[str] = []
+    for entry in job.spec.get("volumes") or ():
+        fid = entry.get("volume_id") if isinstance(entry, dict) else None
+        if fid and str(fid) not in found:
+            found.append(str(fid))
+    return tuple(found)
+
+
+def uploads_code(job: Job) -> bool:
+    """False when the task said not to upload its working directory (`upload_code=False`,
+    `flow run --no-upload-code`, `#FLOW upload-code=no`): its code is on the image or the volumes."""
+    directives = job.spec.get("flow") or {}
+    return not (isinstance(directives, dict) and directives.get("upload_code") is False)
+
+
+def needed_files(job: Job) -> list[tuple[Path, str]]:
+    """(local path, path under the workspace) of the files the run reads whatever is uploaded: its
+    stdin file, and in append mode the output files it appends to (the copy home continues after
+    their bytes). Sent even without the code upload, and when `.flowignore` leaves them out."""
+    from pathlib import Path
+
+    wanted = [job.stdin or "/dev/null"]
+    if job.spec.get("open_mode") == "append":
+        wanted.extend(local for _, local in layout.output_pairs(job))
+    pairs: list[tuple[Path, str]] = []
+    prefix = layout.WORKSPACE + "/"
+    for local in wanted:
+        local = os.path.join(job.work_dir, local)  # as the run resolves a relative name
+        if local == "/dev/null" or not os.path.isfile(local):
+            continue
+        target = layout.instance_path(local, job.work_dir)
+        if target.startswith(prefix) and all(p[0] != Path(local) for p in pairs):
+            pairs.append((Path(local), target[len(prefix):]))
+    return pairs
 
 
 def _observe(handle: base.Handle, instances: list[Instance]) -> base.Observation:
