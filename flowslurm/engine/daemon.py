@@ -14,13 +14,14 @@ import os
 import select
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
 from flowslurm import config
 from flowslurm.engine import requeue
 from flowslurm.engine.ledger import Ledger
-from flowslurm.engine.runner import SOCKET_NAME, launch
+from flowslurm.engine.runner import FINGERPRINT_NAME, SOCKET_NAME, launch, settings_fingerprint
 from flowslurm.engine.scheduler import ACTIVE_RUNNING, schedule, take_lock
 from flowslurm.providers.local import proctree
 
@@ -91,6 +92,9 @@ def serve(home: Path) -> None:
     remote_pass = RemotePass(ledger, home, poll_interval_s=config.remote_poll_interval())
     sock = _bind(home)
     (home / "engine.pid").write_text(f"{os.getpid()}\n")
+    fd = os.open(home / FINGERPRINT_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:  # what cloud settings this daemon runs with
+        fh.write(settings_fingerprint(os.environ) + "\n")
     stop = False
 
     def _stop(*_: object) -> None:
@@ -150,16 +154,22 @@ def serve(home: Path) -> None:
         (home / "engine.pid").unlink(missing_ok=True)
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     home = config.home()
     fd = os.open(home / "engine.lock", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return 0  # another daemon serves this home
+    # --wait-lock: replacing a daemon that was told to leave (runner.ensure_daemon) waits for it
+    deadline = time.monotonic() + (30.0 if "--wait-lock" in argv else 0.0)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if time.monotonic() >= deadline:
+                return 0  # another daemon serves this home
+            time.sleep(0.05)
     serve(home)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -16,6 +16,7 @@ from flowslurm.engine.scheduler import schedule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
     from flowslurm.config import Node
@@ -83,9 +84,36 @@ def wake_daemon(home: str | Path) -> bool:
         sock.close()
 
 
-def ensure_daemon(home: str | Path) -> None:
+def ensure_daemon(home: str | Path, fingerprint: str | None = None) -> None:
+    """Wake the engine daemon, or start one. With `fingerprint` (of the caller's cloud settings, see
+    `settings_fingerprint`), a daemon started with other settings (no API key in its environment,
+    another key or API) is replaced by one started from this process's environment: the daemon
+    reads those settings once, and the job just submitted needs these."""
     if not wake_daemon(home):
         spawn_detached("flowslurm.engine.daemon", [], home)
+        return
+    if fingerprint is None:
+        return
+    try:
+        with open(os.path.join(home, FINGERPRINT_NAME), encoding="ascii") as fh:
+            if fh.read().strip() == fingerprint:
+                return
+        with open(os.path.join(home, "engine.pid"), encoding="ascii") as fh:
+            os.kill(int(fh.read().strip()), 15)  # SIGTERM: it finishes its pass and leaves
+    except (OSError, ValueError):
+        pass
+    spawn_detached("flowslurm.engine.daemon", ["--wait-lock"], home)
+
+
+FINGERPRINT_NAME = "engine.fingerprint"
+
+
+def settings_fingerprint(environ: Mapping[str, str]) -> str:
+    """A digest of the MITHRIL_* settings in an environment (never the values themselves)."""
+    import hashlib
+
+    text = "\0".join(f"{k}={v}" for k, v in sorted(environ.items()) if k.startswith("MITHRIL_"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def after_change(ledger: Ledger, home: str | Path, node: Node) -> int:

@@ -120,6 +120,8 @@ def submit(
         ledger.insert_jobs(conn, jobs, script_id, prepare)
     if not spec.hold:
         runner.after_change(ledger, home, node)
+        if spec.provider != "local":  # the daemon talks to the provider: with this submitter's settings
+            runner.ensure_daemon(home, runner.settings_fingerprint(spec.environ))
     return jobs
 
 

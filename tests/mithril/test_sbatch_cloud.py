@@ -218,3 +218,20 @@ def test_srun_and_salloc_do_not_make_cloud_allocations(cloud: Cloud) -> None:
         assert res.returncode == 1 and "interactive allocations are not available on the mithril backend" in res.stderr
         assert "Traceback" not in res.stderr
     assert cloud.posts() == 0
+
+
+def test_a_daemon_started_without_the_key_is_replaced_for_a_cloud_job(cloud: Cloud) -> None:
+    c = cloud.cluster
+    full = dict(c.env)
+    plain = {k: v for k, v in full.items() if not k.startswith("MITHRIL_")}
+    c.env.clear()
+    c.env.update(plain, FLOWSLURM_BACKEND="local")
+    try:  # a daemon kept up by a job that begins later, started with no Mithril settings at all
+        waiting = c.run("sbatch", "--parsable", "--begin=now+600", "--wrap", "true")
+        assert waiting.returncode == 0, waiting.stderr
+    finally:
+        c.env.clear()
+        c.env.update(full)
+    job_id = c.submit("--wrap", "echo with the key")
+    assert c.wait_done(job_id, timeout=JOB_TIMEOUT) == "COMPLETED"
+    assert (c.workdir / f"slurm-{job_id}.out").read_text() == "with the key\n"
