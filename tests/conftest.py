@@ -48,6 +48,22 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: f
         time.sleep(interval)
 
 
+def kill_home(home: Path) -> None:
+    """End every process a flowslurm home started (engine, shepherds, jobs): they carry it in their
+    environment. SIGTERM first, a bounded wait, then SIGKILL."""
+    marker = f"FLOWSLURM_HOME={home}\0".encode()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in processes_with_env(marker):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        if sig == signal.SIGTERM:
+            deadline = time.monotonic() + 3
+            while processes_with_env(marker) and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
 @dataclass
 class Cluster:
     """A private flowslurm installation: run its commands, look at its ledger."""
@@ -122,14 +138,4 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         HOME=str(tmp_path),
     )
     yield Cluster(home, work, env)
-    marker = f"FLOWSLURM_HOME={home}\0".encode()
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in processes_with_env(marker):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        if sig == signal.SIGTERM:
-            deadline = time.monotonic() + 3
-            while processes_with_env(marker) and time.monotonic() < deadline:
-                time.sleep(0.05)
+    kill_home(home)

@@ -81,19 +81,13 @@ def follow(task: Task, tail: int | None = None, poll_s: float = 0.2) -> Iterator
             offset = os.path.getsize(path)
         except OSError:
             offset = 0
-        pending = b""
         for line in start.decode("utf-8", "replace").splitlines():
             yield line
     pending = b""
     while True:
         task.refresh()
         ended = task.is_terminal
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                chunk = fh.read()
-        except OSError:
-            chunk = b""
+        chunk = read_from(path, offset)
         if chunk:
             offset += len(chunk)
             pending += chunk
@@ -106,3 +100,13 @@ def follow(task: Task, tail: int | None = None, poll_s: float = 0.2) -> Iterator
                 yield pending.decode("utf-8", "replace")
             return
         time.sleep(poll_s)
+
+
+def read_from(path: str, offset: int) -> bytes:
+    """What a growing output file holds past `offset` (nothing while it does not exist yet)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read()
+    except OSError:
+        return b""

@@ -52,9 +52,10 @@ def busy(ledger: Ledger) -> bool:
     return bool(row[0])
 
 
-def log(home: str | Path, message: str) -> None:
+def log(home: str | Path, message: str, who: str = "remote") -> None:
+    """A line in the engine's log (never given a secret)."""
     with open(os.path.join(home, "engine.log"), "a", encoding="utf-8") as fh:
-        fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} remote: {message}\n")
+        fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {who}: {message}\n")
 
 
 class RemotePass:

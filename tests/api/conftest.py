@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import getpass
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, Cluster, processes_with_env, wait_for
+from tests.conftest import BIN, Cluster, kill_home, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CLEAN_PREFIXES = ("SLURM_", "SBATCH_", "FLOWSLURM_", "MITHRIL_", "FLOW_")
@@ -74,19 +72,6 @@ class Cloud:
         return [b for b in self.mithril.state()["bids"] if b["status"] != "Terminated"]  # type: ignore[attr-defined]
 
 
-def _kill_home(home: Path) -> None:
-    marker = f"FLOWSLURM_HOME={home}\0".encode()
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in processes_with_env(marker):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 3
-        while processes_with_env(marker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     from flowslurm.emulator.testing import Emulator
@@ -119,7 +104,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
                 c.run("scancel", *map(str, live))
             wait_for(lambda: not c.live_bids(), timeout=30)
         finally:
-            _kill_home(home)
+            kill_home(home)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from flowslurm.api.errors import EXIT_OK, EXIT_TASK_FAILED
+from flowslurm.api.logs import read_from
 from flowslurm.api.status import TaskStatus
 from flowslurm.cli.flow.output import Progress, is_tty
 
@@ -41,12 +42,7 @@ def watch(task: Task, env: Env, *, quiet_output: bool = False) -> int:
                                                   and task.instance_type_name else ""))
                 progress.tick(f"{task.task_id}: {status}" + (f" ({task.message})" if status == TaskStatus.PENDING
                                                                and task.message != "waiting to start" else ""))
-            try:
-                with open(task.log_path, "rb") as fh:
-                    fh.seek(offset)
-                    chunk = fh.read()
-            except OSError:
-                chunk = b""
+            chunk = read_from(task.log_path, offset)
             if chunk:
                 offset += len(chunk)
                 if not quiet_output:

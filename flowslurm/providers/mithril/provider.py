@@ -41,15 +41,6 @@ ENDED = ("STATUS_STOPPING", "STATUS_TERMINATED", "STATUS_REPLACED", "STATUS_ERRO
 API_KEY_LIFETIME_S = 8 * 24 * 3600  # longer than any spot job is likely to wait and run
 
 
-def _dollars(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return float(str(text).replace("$", "").replace(",", ""))
-    except ValueError:
-        return None
-
-
 class MithrilProvider:
     name = "mithril"
     shepherd_module = "flowslurm.providers.mithril.shepherd"
@@ -128,7 +119,7 @@ class MithrilProvider:
         return base.Placement(partition, describe(chosen), details)
 
     def start(self, job: base.StartJob) -> base.Handle:
-        from flowslurm.providers.mithril.models import LaunchSpecification
+        from flowslurm.providers.mithril.models import LaunchSpecification, dollars_to_cents
         from flowslurm.providers.mithril.secrets import split_secrets
         from flowslurm.providers.mithril.startup import build_startup_script
 
@@ -149,7 +140,7 @@ class MithrilProvider:
                                                      startup_script=script),
         )
         spot = placed.get("spot_price_cents")
-        price = (spot / 100.0) * int(placed["instance_quantity"]) if spot else _dollars(bid.limit_price)
+        price = (spot / 100.0) * int(placed["instance_quantity"]) if spot else dollars_to_cents(bid.limit_price) / 100.0
         return base.Handle(job.job.job_id, bid.fid, job.start_key, price_per_hour=price,
                            instance_type=placed.get("instance_type_name"), region=placed["region"])
 

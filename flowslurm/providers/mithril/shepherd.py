@@ -26,6 +26,7 @@ import time
 from flowslurm import config
 from flowslurm.engine import requeue
 from flowslurm.engine.ledger import Ledger
+from flowslurm.engine.remote import log
 from flowslurm.errors import FlowError
 from flowslurm.providers import base
 from flowslurm.providers.mithril import layout
@@ -92,7 +93,7 @@ class CloudShepherd:
                 conn.execute("UPDATE cloud SET bid_live = 0, released_at = COALESCE(released_at, ?) WHERE job_id = ?",
                              (time.time(), self.job_id))
         except FlowError as exc:  # the engine's next poll decides: requeue, NODE_FAIL, or a new shepherd
-            _log(self.home, f"job {self.job_id}: {exc.message}")
+            log(self.home, f"job {self.job_id}: {exc.message}", "mithril shepherd")
             from flowslurm.providers.mithril.remote import HostKeyChanged
 
             setting_up = self._state() == "CONFIGURING"
@@ -182,11 +183,6 @@ class CloudShepherd:
                  state, cancel_uid, self.job_id),
             )
             requeue.end_run(conn, self.job_id, now)
-
-
-def _log(home: str, message: str) -> None:
-    with open(os.path.join(home, "engine.log"), "a", encoding="utf-8") as fh:
-        fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} mithril shepherd: {message}\n")
 
 
 def main(argv: list[str]) -> int:
